@@ -1,0 +1,1 @@
+"""Subcommands of `workstation`, one module per area, each exposing ``register(subparsers)``."""
