@@ -1,0 +1,252 @@
+"""The runner: every way an analysis can go wrong is a recorded outcome, and the host goes on."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from workstation.core.results import LabelMap
+from workstation.plugins import devices
+from workstation.plugins.context import AnalysisInputs
+from workstation.plugins.manager import load_registry
+from workstation.plugins.run_store import RunStore
+from workstation.plugins.runner import CancelToken, Runner
+
+
+@pytest.fixture
+def store(tmp_path):
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def runner(sample_plugin, store):
+    with Runner(load_registry([sample_plugin]), store_dir=store, cancel_grace_s=0.5) as r:
+        yield r
+
+
+@pytest.fixture
+def isolated_runner(sample_plugin, store):
+    with Runner(
+        load_registry([sample_plugin]), store_dir=store, isolated=True, cancel_grace_s=0.5
+    ) as r:
+        yield r
+
+
+def recorded(store, run_id):
+    with RunStore(store) as runs:
+        return runs.get(run_id)
+
+
+def test_in_process_run_returns_results_on_the_source_grid(runner, ct_volume, store) -> None:
+    seen: list[tuple[float, str]] = []
+    logs: list[str] = []
+    outcome = runner.run(
+        "sample.threshold",
+        AnalysisInputs(volume=ct_volume, series=ct_volume.source),
+        params={"lower": "50", "label": "lesion"},
+        on_progress=lambda f, m: seen.append((f, m)),
+        on_log=lambda level, m: logs.append(m),
+    )
+    assert outcome.ok, outcome.error
+    labels, table = outcome.results
+    assert isinstance(labels, LabelMap)
+    assert labels.volume.geometry.is_close(ct_volume.geometry)
+    np.testing.assert_array_equal(labels.volume.array, (ct_volume.array > 50).astype(np.uint8))
+    assert labels.labels[0].name == "lesion"
+    assert table.rows == [[int((ct_volume.array > 50).sum())]]
+    assert seen == [(0.25, "thresholding"), (1.0, "done")]
+    assert logs == ["lower=50.0"]
+    record = recorded(store, outcome.run_id)
+    assert record.outcome == "succeeded"
+    assert record.analysis_version == "1.2.3"
+    assert record.parameters == {"lower": 50.0, "label": "lesion"}
+    assert record.inputs["series_uid"] == "2.25.99" and record.device == "cpu"
+    assert record.duration_s is not None and record.duration_s >= 0
+
+
+def test_exception_is_a_failed_run_with_message_and_traceback(runner, ct_volume, store) -> None:
+    outcome = runner.run("sample.raises", AnalysisInputs(volume=ct_volume))
+    assert outcome.outcome == "failed"
+    assert outcome.error == "ValueError: the model could not read channel 3"
+    assert "in raises" in outcome.traceback
+    record = recorded(store, outcome.run_id)
+    assert record.outcome == "failed" and record.error == outcome.error
+    assert runner.run("sample.threshold", AnalysisInputs(volume=ct_volume)).ok  # host goes on
+
+
+def test_bad_parameter_refused_before_running(runner, ct_volume, store) -> None:
+    outcome = runner.run(
+        "sample.threshold", AnalysisInputs(volume=ct_volume), params={"lower": "x"}
+    )
+    assert outcome.outcome == "refused"
+    assert "parameter 'lower': 'x' is not a valid float" in outcome.error
+    assert recorded(store, outcome.run_id).outcome == "refused"
+
+
+def test_needs_gpu_refused_clearly_on_a_cpu_machine(runner, ct_volume, monkeypatch, store) -> None:
+    monkeypatch.setattr(devices, "available_gpus", lambda: ())
+    outcome = runner.run("sample.gpu", AnalysisInputs(volume=ct_volume))
+    assert outcome.outcome == "refused"
+    assert "needs a GPU" in outcome.error and "none is available" in outcome.error
+    assert recorded(store, outcome.run_id).outcome == "refused"
+    forced = runner.run("sample.gpu", AnalysisInputs(volume=ct_volume), device="cpu")
+    assert "cannot run with --device cpu" in forced.error
+
+
+def test_device_choice_prefers_cuda_then_mps(monkeypatch) -> None:
+    monkeypatch.setattr(devices, "available_gpus", lambda: ("cuda", "mps"))
+    assert devices.select_device("a.b", "prefers_gpu") == "cuda"
+    assert devices.select_device("a.b", "prefers_gpu", "cpu") == "cpu"
+    assert devices.select_device("a.b", "needs_gpu", "mps") == "mps"
+    monkeypatch.setattr(devices, "available_gpus", lambda: ("mps",))
+    assert devices.select_device("a.b", "prefers_gpu") == "mps"
+    with pytest.raises(devices.DeviceUnavailable, match="no cuda device is available"):
+        devices.select_device("a.b", "prefers_gpu", "cuda")
+    monkeypatch.setattr(devices, "available_gpus", lambda: ())
+    assert devices.select_device("a.b", "prefers_gpu") == "cpu"
+    assert devices.select_device("a.b", "cpu") == "cpu"
+
+
+def test_missing_image_input_refused(runner) -> None:
+    outcome = runner.run("sample.threshold", AnalysisInputs())
+    assert outcome.outcome == "refused"
+    assert "needs an image series" in outcome.error
+
+
+def test_records_input_loaded_only_through_the_accessor(runner) -> None:
+    calls = []
+
+    def records():
+        calls.append(1)
+        return ["obs1", "obs2"]
+
+    outcome = runner.run("sample.records", AnalysisInputs(patient_id="P7", records=records))
+    assert outcome.ok and outcome.results[0].text == "P7: 2 records" and calls == [1]
+    assert runner.run("sample.records", AnalysisInputs()).outcome == "refused"
+
+
+def test_undeclared_result_kind_fails(runner, ct_volume) -> None:
+    outcome = runner.run("sample.wrong_kind", AnalysisInputs(volume=ct_volume))
+    assert outcome.outcome == "failed"
+    assert "returned a report, but declares only returns=['label_map']" in outcome.error
+
+
+def test_result_off_the_source_grid_fails(runner, ct_volume) -> None:
+    outcome = runner.run("sample.off_grid", AnalysisInputs(volume=ct_volume))
+    assert outcome.outcome == "failed" and "not on the input's grid" in outcome.error
+
+
+def test_cooperative_cancel_in_process(runner, ct_volume, store) -> None:
+    token = CancelToken()
+    started = threading.Event()
+    box = {}
+    thread = threading.Thread(
+        target=lambda: box.setdefault(
+            "o",
+            runner.run(
+                "sample.cooperative",
+                AnalysisInputs(volume=ct_volume),
+                cancel=token,
+                on_progress=lambda f, m: started.set(),
+            ),
+        )
+    )
+    thread.start()
+    assert started.wait(10)
+    token.cancel()
+    thread.join(10)
+    assert box["o"].outcome == "cancelled"
+    assert recorded(store, box["o"].run_id).outcome == "cancelled"
+
+
+def test_seed_makes_runs_repeatable(runner, ct_volume) -> None:
+    draws = [
+        runner.run("sample.seeded", AnalysisInputs(volume=ct_volume), seed=s).results[0].rows
+        for s in (7, 7, 8)
+    ]
+    assert draws[0] == draws[1] != draws[2]
+
+
+# --- isolated mode --------------------------------------------------------------------------
+def test_isolated_run_streams_progress_and_keeps_worker_warm(isolated_runner, ct_volume) -> None:
+    seen = []
+    first = isolated_runner.run(
+        "sample.threshold",
+        AnalysisInputs(volume=ct_volume),
+        params={"lower": 0},
+        on_progress=lambda f, m: seen.append(m),
+    )
+    assert first.ok, first.error
+    np.testing.assert_array_equal(
+        first.results[0].volume.array, (ct_volume.array > 0).astype(np.uint8)
+    )
+    assert seen == ["thresholding", "done"]
+    pids = {
+        isolated_runner.run("sample.pid", AnalysisInputs(volume=ct_volume)).results[0].text
+        for _ in range(2)
+    }
+    assert len(pids) == 1  # the same warm worker served both runs
+
+
+def test_isolated_abort_fails_with_signal_and_worker_restarts(
+    isolated_runner, ct_volume, store
+) -> None:
+    before = isolated_runner.run("sample.pid", AnalysisInputs(volume=ct_volume)).results[0].text
+    outcome = isolated_runner.run("sample.aborts", AnalysisInputs(volume=ct_volume))
+    assert outcome.outcome == "failed"
+    assert outcome.error.startswith("worker died (signal 6")
+    assert recorded(store, outcome.run_id).error.startswith("worker died (signal 6")
+    after = isolated_runner.run("sample.pid", AnalysisInputs(volume=ct_volume))
+    assert after.ok and after.results[0].text != before
+
+
+def test_isolated_hang_times_out_and_worker_is_killed(isolated_runner, ct_volume, store) -> None:
+    clock = time.monotonic()
+    outcome = isolated_runner.run("sample.hangs", AnalysisInputs(volume=ct_volume))
+    assert outcome.outcome == "timed out"
+    assert outcome.error == "timed out after 1 s"
+    assert time.monotonic() - clock < 30
+    assert recorded(store, outcome.run_id).outcome == "timed out"
+    override = isolated_runner.run("sample.stubborn", AnalysisInputs(volume=ct_volume), timeout=0.5)
+    assert override.error == "timed out after 0.5 s"
+    assert isolated_runner.run("sample.threshold", AnalysisInputs(volume=ct_volume)).ok
+
+
+def test_isolated_exception_keeps_the_worker(isolated_runner, ct_volume) -> None:
+    before = isolated_runner.run("sample.pid", AnalysisInputs(volume=ct_volume)).results[0].text
+    outcome = isolated_runner.run("sample.raises", AnalysisInputs(volume=ct_volume))
+    assert outcome.error == "ValueError: the model could not read channel 3"
+    assert "Traceback" in outcome.traceback
+    after = isolated_runner.run("sample.pid", AnalysisInputs(volume=ct_volume)).results[0].text
+    assert after == before
+
+
+@pytest.mark.parametrize("analysis", ["sample.cooperative", "sample.stubborn"])
+def test_isolated_cancel_cooperative_then_killed(
+    isolated_runner, ct_volume, store, analysis
+) -> None:
+    token = CancelToken()
+    started = threading.Event()
+    box = {}
+
+    def go():
+        box["o"] = isolated_runner.run(
+            analysis,
+            AnalysisInputs(volume=ct_volume),
+            cancel=token,
+            on_progress=lambda f, m: started.set(),
+        )
+
+    thread = threading.Thread(target=go)  # the GUI calls from a QThread, never the main one
+    thread.start()
+    assert started.wait(30)
+    token.cancel()
+    thread.join(30)
+    assert box["o"].outcome == "cancelled"
+    if analysis == "sample.stubborn":
+        assert "did not stop within 0.5 s" in box["o"].error
+    assert recorded(store, box["o"].run_id).outcome == "cancelled"
+    assert isolated_runner.run("sample.threshold", AnalysisInputs(volume=ct_volume)).ok

@@ -1,0 +1,259 @@
+"""`workstation plugins [--json]`, `workstation plugins check TARGET` and `workstation run ...`.
+
+Listing reads declarations only (no analysis code, torch or monai is imported). `run` prints
+progress on stderr and results on stdout; its exit code says how the run ended:
+0 succeeded, 1 failed, 2 refused or bad arguments, 124 timed out, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from typing import Any
+
+from workstation.commands.common import fail, print_json, store_dir
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "refused": 2, "timed out": 124, "cancelled": 130}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    plugins = subparsers.add_parser(
+        "plugins",
+        help="list installed analysis plugins, or check one",
+        description="List every analysis plugins contribute, with status ok / broken / refused.",
+    )
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(func=_list)
+    actions = plugins.add_subparsers(dest="plugins_command", metavar="ACTION")
+    check = actions.add_parser(
+        "check",
+        help="validate a plugin: declaration, API version, light import, a run on synthetic CT",
+    )
+    check.add_argument(
+        "target",
+        metavar="DIST_OR_PATH",
+        help="installed distribution name, plugin project folder or module .py file",
+    )
+    check.add_argument(
+        "--no-run", action="store_true", help="do not run analyses on synthetic input"
+    )
+    check.add_argument(
+        "--json", action="store_true", dest="check_json", help="machine-readable output"
+    )
+    check.set_defaults(func=_check)
+
+    run = subparsers.add_parser(
+        "run",
+        help="run an analysis on a series or file and write its results",
+        description="Run an analysis headless. Progress goes to stderr; exit code 0 succeeded, "
+        "1 failed, 2 refused, 124 timed out, 130 cancelled.",
+    )
+    run.add_argument("analysis", metavar="ANALYSIS_ID")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--series", metavar="UID", help="an indexed series (UID or UID#N)")
+    source.add_argument(
+        "--input", metavar="PATH", help="a DICOM folder or a file a reader plugin reads"
+    )
+    run.add_argument("--patient", metavar="ID", help="the patient whose records the analysis uses")
+    run.add_argument("--out", metavar="DIR", required=True, help="folder for results and run.json")
+    run.add_argument(
+        "--param",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="set a parameter (repeatable); see `workstation plugins` for names",
+    )
+    run.add_argument(
+        "--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N or mps"
+    )
+    run.add_argument("--isolated", action="store_true", help="run in a separate worker process")
+    run.add_argument("--timeout", type=float, metavar="S", help="time limit in seconds")
+    run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    run.add_argument("--json", action="store_true", help="print the outcome as JSON on stdout")
+    run.set_defaults(func=_run)
+
+
+# --- plugins ------------------------------------------------------------------------------------
+def _list(args: argparse.Namespace) -> int:
+    from workstation.plugins.manager import load_registry
+
+    registry = load_registry()
+    if args.json:
+        print_json(registry.to_dict())
+        return 0
+    if not registry.entries:
+        print("no analyses installed")
+    for entry in registry.entries:
+        plugin = entry.plugin
+        dist = (
+            f"{plugin.distribution} {plugin.distribution_version}"
+            if plugin.distribution
+            else plugin.name
+        )
+        status = entry.status if entry.status == "ok" else f"{entry.status}: {entry.error}"
+        print(f"{entry.id}  {entry.spec.version}  [{status}]  {entry.spec.title}  ({dist})")
+        inputs = ", ".join(kind.value for kind in entry.spec.inputs)
+        returns = ", ".join(entry.spec.returns)
+        print(f"    inputs: {inputs}; returns: {returns}; device: {entry.spec.device}")
+        for p in entry.spec.parameters:
+            bounds = _bounds(p)
+            print(f"    --param {p.name}=<{p.type}>  default {p.default!r}{bounds}  {p.help}")
+    for reader in registry.readers:
+        print(
+            f"reader {reader.spec.id}: {', '.join(reader.spec.extensions)}  ({reader.plugin.name})"
+        )
+    for plugin in registry.plugins:
+        if plugin.status != "ok":
+            where = (
+                f" ({plugin.distribution} {plugin.distribution_version})"
+                if plugin.distribution
+                else ""
+            )
+            print(f"plugin {plugin.name}{where}: {plugin.status}: {plugin.error}")
+    return 0
+
+
+def _bounds(p: Any) -> str:
+    if p.type == "choice":
+        return f"  one of {', '.join(p.choices)}"
+    if p.min is not None or p.max is not None:
+        return f"  range [{'' if p.min is None else p.min}, {'' if p.max is None else p.max}]"
+    return ""
+
+
+def _check(args: argparse.Namespace) -> int:
+    from workstation.plugins.check import check_plugin
+
+    report = check_plugin(args.target, run=not args.no_run)
+    if args.check_json:
+        print_json(report.to_dict())
+    else:
+        for finding in report.findings:
+            print(finding.line())
+        print(f"{args.target}: {'passed' if report.passed else 'FAILED'}")
+    return 0 if report.passed else 1
+
+
+# --- run ----------------------------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    from workstation.plugins import inputs as input_loading
+    from workstation.plugins.manager import UnknownAnalysis, load_registry
+    from workstation.plugins.runner import CancelToken, Runner
+
+    params, problem = _parse_params(args.param)
+    if problem:
+        return fail(problem, 2)
+    store = store_dir(args)
+    registry = load_registry()
+    try:
+        entry = registry.analysis(args.analysis)
+    except UnknownAnalysis as error:
+        return fail(str(error), 2)
+    try:
+        if args.series:
+            inputs = input_loading.from_series(store, args.series)
+        elif args.input:
+            inputs = input_loading.from_path(args.input, registry)
+        else:
+            inputs = input_loading.AnalysisInputs()
+        if args.patient:
+            input_loading.with_patient(inputs, store, args.patient)
+    except input_loading.InputProblem as error:
+        return fail(str(error), 2)
+
+    cancel = CancelToken()
+    progress = _StderrProgress(entry.id)
+    with Runner(registry, store_dir=store, isolated=args.isolated) as runner:
+        box: dict[str, Any] = {}
+        worker = threading.Thread(
+            target=lambda: box.setdefault(
+                "outcome",
+                runner.run(
+                    entry.id,
+                    inputs,
+                    params=params,
+                    device=args.device,
+                    timeout=args.timeout,
+                    seed=args.seed,
+                    out_dir=args.out,
+                    on_progress=progress.progress,
+                    on_log=progress.log,
+                    cancel=cancel,
+                ),
+            ),
+            daemon=True,
+        )
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.2)
+        except KeyboardInterrupt:
+            print("\ncancelling (Ctrl-C again to quit now)...", file=sys.stderr)
+            cancel.cancel()
+            worker.join()
+        outcome = box["outcome"]
+    if args.json:
+        print_json(_outcome_dict(outcome))
+    else:
+        for result in outcome.results:
+            print(result.summary())
+        for output in outcome.outputs:
+            print(f"wrote {getattr(output, 'path', output)}")
+    if outcome.ok:
+        print(outcome.message(), file=sys.stderr)
+        if outcome.error:  # written but not indexed
+            print(f"workstation: warning: {outcome.error}", file=sys.stderr)
+        return 0
+    if outcome.traceback:
+        print(outcome.traceback.rstrip(), file=sys.stderr)
+    return fail(
+        f"{outcome.analysis_id} {outcome.outcome}: {outcome.error}", EXIT_CODES[outcome.outcome]
+    )
+
+
+def _parse_params(items: list[str]) -> tuple[dict[str, str], str | None]:
+    params: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            return {}, f"--param {item!r}: expected NAME=VALUE"
+        params[name.strip()] = value
+    return params, None
+
+
+def _outcome_dict(outcome: Any) -> dict[str, Any]:
+    from workstation.plugins.runner import output_to_dict
+
+    return {
+        "run_id": outcome.run_id,
+        "analysis_id": outcome.analysis_id,
+        "analysis_version": outcome.analysis_version,
+        "outcome": outcome.outcome,
+        "error": outcome.error,
+        "device": outcome.device,
+        "parameters": outcome.params,
+        "inputs": outcome.inputs,
+        "duration_s": outcome.duration_s,
+        "results": [r.summary() for r in outcome.results],
+        "outputs": [output_to_dict(o) for o in outcome.outputs],
+        "out_dir": outcome.out_dir,
+    }
+
+
+class _StderrProgress:
+    """Progress and log lines on stderr, one per update (works in logs and terminals alike)."""
+
+    def __init__(self, analysis_id: str) -> None:
+        self.analysis_id = analysis_id
+        self._last: tuple[int, str] | None = None
+
+    def progress(self, fraction: float, message: str) -> None:
+        key = (int(fraction * 100), message)
+        if key != self._last:
+            self._last = key
+            print(f"[{key[0]:3d}%] {message}".rstrip(), file=sys.stderr, flush=True)
+
+    def log(self, level: int, message: str) -> None:
+        print(f"{logging.getLevelName(level).lower()}: {message}", file=sys.stderr, flush=True)

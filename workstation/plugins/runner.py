@@ -1,0 +1,493 @@
+"""The runner: checks a run request, picks the device, runs the analysis, writes and records.
+
+`Runner.run()` never raises for anything the analysis does: it returns a `RunOutcome` whose
+`outcome` is "succeeded", "failed", "cancelled", "timed out" or "refused" with a message. It
+may be called from any thread (the GUI calls it from a QThread, with progress and log
+callbacks; those callbacks run on the calling thread in isolated mode and on a runner thread
+in-process). In-process runs are for tests and trusted quick analyses: a time-out or cancel
+there is cooperative. Isolated runs (the GUI's choice) happen in a warm worker process that is
+killed on time-out or an ignored cancel.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from workstation.core.results import Result
+from workstation.plugins.context import (
+    AnalysisInputs,
+    Cancelled,
+    LogCallback,
+    ProgressCallback,
+)
+from workstation.plugins.declarations import (
+    InputKind,
+    ParameterError,
+    is_package_resource,
+    resolve_weights,
+)
+from workstation.plugins.devices import DEFAULT_SLOTS, DeviceUnavailable, Slots, select_device
+from workstation.plugins.manager import AnalysisEntry, Registry, load_registry
+from workstation.plugins.run_store import RunRecord, RunStore
+from workstation.plugins.version import API_VERSION
+from workstation.plugins.worker import (
+    CANCELLED,
+    FAILED,
+    REFUSED,
+    SUCCEEDED,
+    TIMED_OUT,
+    IsolatedWorker,
+    Job,
+    JobOutcome,
+    run_job,
+)
+
+OUTCOMES = (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT, REFUSED)
+
+
+class CancelToken:
+    """Handed to `Runner.run(cancel=...)`; `cancel()` from any thread (e.g. a GUI button)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    @property
+    def event(self) -> threading.Event:
+        return self._event
+
+
+@dataclass
+class RunOutcome:
+    """What happened. `results` are set when `outcome == "succeeded"`; `outputs` are the files
+    written (`OutputFile`s from workstation.outputs) when an output folder was given."""
+
+    run_id: str
+    analysis_id: str
+    outcome: str
+    analysis_version: str = ""
+    device: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    started_at: str = ""
+    duration_s: float = 0.0
+    results: list[Result] = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None
+    out_dir: str | None = None
+    outputs: list[Any] = field(default_factory=list)
+    indexed: list[str] = field(default_factory=list)
+    weights: str | None = None
+    demo_weights: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == SUCCEEDED
+
+    def message(self) -> str:
+        """One line for a status bar or stderr."""
+        if self.ok:
+            return f"{self.analysis_id} succeeded in {self.duration_s:.2f} s on {self.device}"
+        return f"{self.analysis_id} {self.outcome}: {self.error}"
+
+
+class Runner:
+    """Runs analyses from a `Registry`; keeps one warm isolated worker per concurrent job.
+
+    `store_dir`: where run records go (None: not recorded). `isolated`: the default mode.
+    Use as a context manager, or call `close()`, to stop the worker processes.
+    """
+
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        *,
+        store_dir: str | os.PathLike[str] | None = None,
+        isolated: bool = False,
+        slots: Slots | None = None,
+        cancel_grace_s: float = 5.0,
+    ) -> None:
+        self.registry = registry if registry is not None else load_registry()
+        self.store_dir = Path(store_dir) if store_dir is not None else None
+        self.isolated = isolated
+        self.slots = slots or DEFAULT_SLOTS
+        self.cancel_grace_s = cancel_grace_s
+        self._idle_workers: list[IsolatedWorker] = []
+        self._all_workers: list[IsolatedWorker] = []
+        self._workers_lock = threading.Lock()
+        self._run_store: RunStore | None = None  # kept open: closing checkpoints the WAL
+
+    # --- public -----------------------------------------------------------------------------
+    def run(
+        self,
+        analysis_id: str,
+        inputs: AnalysisInputs | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        device: str = "auto",
+        isolated: bool | None = None,
+        timeout: float | None = None,
+        seed: int = 0,
+        weights: str | os.PathLike[str] | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_log: LogCallback | None = None,
+        cancel: CancelToken | threading.Event | None = None,
+    ) -> RunOutcome:
+        """Run `analysis_id` once. Raises `UnknownAnalysis` for an id no plugin declares; every
+        other problem is in the returned outcome (and the run record)."""
+        entry = self.registry.analysis(analysis_id)
+        spec = entry.spec
+        inputs = inputs or AnalysisInputs()
+        isolated = self.isolated if isolated is None else isolated
+        limit = spec.timeout if timeout is None else timeout
+        if limit is not None and (math.isinf(limit) or limit <= 0):
+            limit = None
+        outcome = RunOutcome(
+            run_id=_new_run_id(),
+            analysis_id=spec.id,
+            outcome=REFUSED,
+            analysis_version=spec.version,
+            params=dict(params or {}),
+            inputs=inputs.describe(),
+            started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            out_dir=str(out_dir) if out_dir is not None else None,
+        )
+        clock = time.perf_counter()
+        record = self._open_record(entry, outcome, isolated)
+        try:
+            try:
+                outcome.params = spec.coerce_parameters(params)
+                _check_inputs(entry, inputs)
+                outcome.device = select_device(spec.id, spec.device, device)
+                weights_path = resolve_weights(weights if weights is not None else spec.weights)
+                outcome.weights = str(weights_path) if weights_path else None
+                outcome.demo_weights = weights is None and is_package_resource(spec.weights)
+            except (ParameterError, DeviceUnavailable, MissingInput) as error:
+                outcome.error = str(error)
+                return outcome
+            self._save(record, outcome, clock)
+            job = Job(
+                analysis_id=spec.id,
+                entry=spec.entry,
+                returns=spec.returns,
+                params=outcome.params,
+                inputs=inputs,
+                device=outcome.device,
+                scratch_dir="",
+                weights=str(weights_path) if weights_path else None,
+                seed=seed,
+                timeout=limit,
+            )
+            result = self._execute(job, isolated, limit, on_progress, on_log, cancel)
+            outcome.outcome, outcome.results = result.status, result.results
+            outcome.error, outcome.traceback = result.error, result.traceback
+            outcome.duration_s = time.perf_counter() - clock
+            if outcome.ok and out_dir is not None:
+                self._write_outputs(entry, outcome, inputs, Path(out_dir), isolated, seed)
+            return outcome
+        finally:
+            outcome.duration_s = time.perf_counter() - clock
+            self._save(record, outcome, clock, final=True)
+
+    def close(self) -> None:
+        with self._workers_lock:
+            workers, self._all_workers, self._idle_workers = self._all_workers, [], []
+        for worker in workers:
+            worker.close()
+        if self._run_store is not None:
+            self._run_store.close()
+            self._run_store = None
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- running ----------------------------------------------------------------------------
+    def _execute(self, job, isolated, limit, on_progress, on_log, cancel) -> JobOutcome:
+        slot = self.slots.for_device(job.device)
+        while not slot.acquire(timeout=0.1):
+            if cancel is not None and cancel.is_set():
+                return JobOutcome(CANCELLED, error="cancelled while waiting for a free device")
+        scratch = tempfile.mkdtemp(prefix=f"workstation-{job.analysis_id}-")
+        job.scratch_dir = scratch
+        try:
+            if isolated:
+                return self._run_isolated(job, limit, on_progress, on_log, cancel)
+            return self._run_in_process(job, limit, on_progress, on_log, cancel)
+        finally:
+            slot.release()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _run_in_process(self, job, limit, on_progress, on_log, cancel) -> JobOutcome:
+        flag = threading.Event()
+        box: dict[str, JobOutcome] = {}
+
+        def target() -> None:
+            try:
+                box["outcome"] = JobOutcome(
+                    SUCCEEDED, results=run_job(job, on_progress, on_log, cancel_flag=flag)
+                )
+            except Cancelled as error:
+                box["outcome"] = JobOutcome(CANCELLED, error=str(error))
+            except BaseException as error:
+                box["outcome"] = JobOutcome(
+                    FAILED,
+                    error=f"{type(error).__name__}: {error}",
+                    traceback=traceback.format_exc(),
+                )
+
+        thread = threading.Thread(target=target, name=f"analysis-{job.analysis_id}", daemon=True)
+        started = time.monotonic()
+        thread.start()
+        stop_reason: str | None = None
+        stop_at: float | None = None
+        while thread.is_alive():
+            thread.join(0.05)
+            now = time.monotonic()
+            if stop_reason is None and cancel is not None and cancel.is_set():
+                stop_reason, stop_at = CANCELLED, now
+                flag.set()
+            if stop_reason is None and limit is not None and now - started > limit:
+                stop_reason, stop_at = TIMED_OUT, now
+                flag.set()
+            if stop_at is not None and now - stop_at > self.cancel_grace_s and thread.is_alive():
+                note = "; it is still running in this process (use isolated mode to stop it)"
+                return JobOutcome(stop_reason, error=_stop_message(stop_reason, limit) + note)
+        result = box["outcome"]
+        if stop_reason is not None and result.status in (SUCCEEDED, CANCELLED):
+            return JobOutcome(stop_reason, error=_stop_message(stop_reason, limit))
+        return result
+
+    def _run_isolated(self, job, limit, on_progress, on_log, cancel) -> JobOutcome:
+        worker = self._take_worker()
+        try:
+            return worker.run(
+                job,
+                on_progress=on_progress,
+                on_log=on_log,
+                cancel=cancel,
+                timeout=limit,
+                grace_s=self.cancel_grace_s,
+            )
+        finally:
+            with self._workers_lock:
+                self._idle_workers.append(worker)
+
+    def _take_worker(self) -> IsolatedWorker:
+        with self._workers_lock:
+            if self._idle_workers:
+                return self._idle_workers.pop()
+            worker = IsolatedWorker()
+            self._all_workers.append(worker)
+            return worker
+
+    def warm_up(self) -> None:
+        """Start one isolated worker ahead of the first run (the GUI calls this at start-up)."""
+        worker = self._take_worker()
+        worker.start()
+        with self._workers_lock:
+            self._idle_workers.append(worker)
+
+    # --- outputs and records ----------------------------------------------------------------
+    def _write_outputs(
+        self, entry, outcome, inputs, out_dir: Path, isolated: bool, seed: int
+    ) -> None:
+        run_info = run_info_for(entry, outcome, inputs, isolated, seed)
+        try:
+            from workstation.outputs import write_results
+        except ImportError as error:
+            outcome.outcome = FAILED
+            outcome.error = (
+                f"results could not be written: workstation.outputs is unavailable ({error})"
+            )
+            return
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            outcome.outputs = list(write_results(outcome.results, out_dir, run_info))
+        except Exception as error:
+            outcome.outcome = FAILED
+            outcome.error = f"writing results to {out_dir} failed: {type(error).__name__}: {error}"
+            outcome.traceback = traceback.format_exc()
+            return
+        if not (out_dir / "run.json").exists():
+            manifest = {**run_info, "outputs": [output_to_dict(o) for o in outcome.outputs]}
+            (out_dir / "run.json").write_text(json.dumps(manifest, indent=2, default=str))
+        if self.store_dir is not None:
+            self._index_dicom_outputs(outcome)
+
+    def _index_dicom_outputs(self, outcome: RunOutcome) -> None:
+        paths = [p for p in (output_path(o) for o in outcome.outputs) if p and _is_dicom(p)]
+        if not paths:
+            return
+        try:
+            from workstation.dicom.index import index_paths
+        except ImportError as error:
+            outcome.error = f"outputs written but not indexed: DICOM index unavailable ({error})"
+            return
+        try:
+            index_paths(self.store_dir, paths)
+            outcome.indexed = [str(p) for p in paths]
+        except Exception as error:
+            outcome.error = f"outputs written but not indexed: {type(error).__name__}: {error}"
+
+    def _open_record(
+        self, entry: AnalysisEntry, outcome: RunOutcome, isolated: bool
+    ) -> RunRecord | None:
+        if self.store_dir is None:
+            return None
+        return RunRecord(
+            run_id=outcome.run_id,
+            analysis_id=entry.spec.id,
+            started_at=outcome.started_at,
+            analysis_version=entry.spec.version,
+            plugin=entry.plugin.name,
+            distribution=entry.plugin.distribution or "",
+            mode="isolated" if isolated else "in-process",
+        )
+
+    def _save(
+        self, record: RunRecord | None, outcome: RunOutcome, clock: float, final: bool = False
+    ) -> None:
+        if record is None:
+            return
+        record.parameters = outcome.params
+        record.inputs = outcome.inputs
+        record.device = outcome.device
+        record.outcome = outcome.outcome if final else "running"
+        record.duration_s = time.perf_counter() - clock if final else None
+        record.error, record.traceback = outcome.error, outcome.traceback
+        record.out_dir = outcome.out_dir
+        record.outputs = [output_to_dict(o) for o in outcome.outputs]
+        try:
+            with self._workers_lock:
+                if self._run_store is None:
+                    self._run_store = RunStore(self.store_dir)
+            self._run_store.save(record)
+        except Exception as error:  # recording must not turn a good run into a crash
+            print(
+                f"workstation: warning: run {record.run_id} not recorded: {error}", file=sys.stderr
+            )
+
+
+class MissingInput(ValueError):
+    """The analysis needs an input the user did not give."""
+
+
+def _check_inputs(entry: AnalysisEntry, inputs: AnalysisInputs) -> None:
+    kinds = entry.spec.inputs
+    if InputKind.IMAGE_SERIES in kinds and inputs.volume is None:
+        raise MissingInput(
+            f"{entry.spec.id} needs an image series (give --series UID or --input PATH)"
+        )
+    if InputKind.PATIENT_RECORDS in kinds and inputs.patient_id is None and inputs.records is None:
+        raise MissingInput(f"{entry.spec.id} needs a patient's records (give --patient ID)")
+
+
+def run_info_for(
+    entry: AnalysisEntry, outcome: RunOutcome, inputs: AnalysisInputs, isolated: bool, seed: int
+) -> dict[str, Any]:
+    """What `write_results(results, out_dir, run_info)` gets; JSON-ready except `source_series`
+    (the input's `SeriesRef` or None) and `source_volume` (the input `Volume` or None).
+    `weights.demo` is true when the weights are the ones shipped inside the plugin's package
+    (declared as "package:path") and the user supplied none."""
+    return {
+        "run_id": outcome.run_id,
+        "analysis": {
+            "id": entry.spec.id,
+            "title": entry.spec.title,
+            "version": entry.spec.version,
+            "plugin": entry.plugin.name,
+            "distribution": entry.plugin.distribution,
+            "distribution_version": entry.plugin.distribution_version,
+        },
+        "parameters": outcome.params,
+        "inputs": outcome.inputs,
+        "device": outcome.device,
+        "mode": "isolated" if isolated else "in-process",
+        "seed": seed,
+        "weights": {"path": outcome.weights, "demo": outcome.demo_weights},
+        "uses_model": entry.spec.weights is not None,
+        "started_at": outcome.started_at,
+        "duration_s": round(outcome.duration_s, 4),
+        "versions": {
+            "workstation": _version("workstation"),
+            "plugin_api": API_VERSION,
+            "python": sys.version.split()[0],
+        },
+        "source_series": inputs.series,
+        "source_volume": inputs.volume,
+    }
+
+
+def output_path(output: Any) -> Path | None:
+    value = output.get("path") if isinstance(output, dict) else getattr(output, "path", None)
+    return Path(value) if value is not None else None
+
+
+def output_to_dict(output: Any) -> dict[str, Any]:
+    if isinstance(output, dict):
+        return {k: str(v) if isinstance(v, Path) else v for k, v in output.items()}
+    if hasattr(output, "to_dict"):
+        return output.to_dict()
+    if hasattr(output, "__dataclass_fields__"):
+        return {
+            name: str(value) if isinstance(value, Path) else value
+            for name, value in vars(output).items()
+        }
+    return {"path": str(output)}
+
+
+def _is_dicom(path: Path) -> bool:
+    if path.is_dir():
+        return any(_is_dicom(child) for child in path.iterdir() if child.is_file())
+    if path.suffix.lower() == ".dcm":
+        return True
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _stop_message(reason: str, limit: float | None) -> str:
+    if reason == TIMED_OUT:
+        return f"timed out after {limit:g} s"
+    return "cancelled"
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]

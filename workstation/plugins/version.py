@@ -1,0 +1,36 @@
+"""The plugin API version the host implements, and the rule for accepting a plugin's."""
+
+from __future__ import annotations
+
+API_VERSION = "1.0"
+API_VERSION_ATTRIBUTE = "WORKSTATION_PLUGIN_API"
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    major, _, minor = str(text).strip().partition(".")
+    return int(major), int(minor or 0)
+
+
+def incompatibility(plugin_version: object, host_version: str = API_VERSION) -> str | None:
+    """None when a plugin written for `plugin_version` runs on this host, else why not.
+
+    Same major version, and a minor version no newer than the host's (a newer minor may use
+    hooks or fields this host does not have).
+    """
+    if plugin_version is None:
+        return (
+            f"declares no {API_VERSION_ATTRIBUTE}; add {API_VERSION_ATTRIBUTE} = "
+            f'"{host_version}" to the plugin module (this workstation implements plugin API '
+            f"{host_version})"
+        )
+    try:
+        plugin = parse_version(str(plugin_version))
+    except ValueError:
+        return f"{API_VERSION_ATTRIBUTE} = {plugin_version!r} is not a version like '1.0'"
+    host = parse_version(host_version)
+    if plugin[0] != host[0] or plugin[1] > host[1]:
+        return (
+            f"written for plugin API {plugin_version}, but this workstation implements plugin "
+            f"API {host_version}"
+        )
+    return None

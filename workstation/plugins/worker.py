@@ -1,0 +1,400 @@
+"""Running one analysis job, in this process or in a warm worker process that may die safely.
+
+`run_job` is the single place an analysis function is called: it imports the entry, builds the
+`RunContext`, seeds, calls, and checks what came back. `IsolatedWorker` runs `run_job` in a
+separate process (multiprocessing "spawn", so no CUDA state or locks are inherited), kept warm
+between runs so imports and model loading are paid once, and restarted after it dies. An
+exception, a time-out, a cancel that is ignored, os.abort(), a segfault or an out-of-memory
+kill become a failed run with its message; the host process is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import pickle
+import signal
+import sys
+import threading
+import time
+import traceback
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing import shared_memory
+from pathlib import Path
+from typing import Any
+
+from workstation.core.results import RESULT_TYPES, Result
+from workstation.core.volume import Volume
+from workstation.plugins.context import (
+    AnalysisInputs,
+    CancelFlag,
+    Cancelled,
+    LogCallback,
+    ProgressCallback,
+    RunContext,
+    apply_seed,
+)
+from workstation.plugins.declarations import resolve_entry
+
+SUCCEEDED, FAILED, CANCELLED, TIMED_OUT, REFUSED = (
+    "succeeded",
+    "failed",
+    "cancelled",
+    "timed out",
+    "refused",
+)
+
+
+class ResultProblem(TypeError):
+    """An analysis returned something the host cannot show or write."""
+
+
+@dataclass
+class Job:
+    """Everything needed to run an analysis once; picklable, so it can go to the worker."""
+
+    analysis_id: str
+    entry: str
+    returns: tuple[str, ...]
+    params: dict[str, Any]
+    inputs: AnalysisInputs
+    device: str
+    scratch_dir: str
+    weights: str | None = None
+    seed: int = 0
+    timeout: float | None = None
+
+
+@dataclass
+class JobOutcome:
+    status: str
+    results: list[Result] = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None
+
+
+def run_job(
+    job: Job,
+    on_progress: ProgressCallback | None = None,
+    on_log: LogCallback | None = None,
+    cancel_flag: CancelFlag | None = None,
+) -> list[Result]:
+    """Import the entry, call it with a fresh `RunContext` and return its checked results."""
+    function = resolve_entry(job.entry)
+    deadline = time.monotonic() + job.timeout if job.timeout else None
+    ctx = RunContext(
+        analysis_id=job.analysis_id,
+        params=dict(job.params),
+        inputs=job.inputs,
+        device=job.device,
+        scratch_dir=Path(job.scratch_dir),
+        weights=Path(job.weights) if job.weights else None,
+        seed=job.seed,
+        on_progress=on_progress,
+        on_log=on_log,
+        cancel_flag=cancel_flag,
+        deadline=deadline,
+    )
+    apply_seed(job.seed)
+    returned = function(ctx)
+    return check_results(job, returned)
+
+
+def check_results(job: Job, returned: Any) -> list[Result]:
+    """A list of core results, of declared kinds, image results on the input's grid."""
+    if returned is None:
+        raise ResultProblem(f"{job.analysis_id} returned None; return a Result or a list of them")
+    results = [returned] if isinstance(returned, Result) else list(returned)
+    source: Volume | None = job.inputs.volume
+    for result in results:
+        if not isinstance(result, Result) or type(result).kind not in RESULT_TYPES:
+            raise ResultProblem(
+                f"{job.analysis_id} returned {type(result).__name__}; analyses return result types "
+                f"from workstation.plugins.api ({', '.join(RESULT_TYPES)})"
+            )
+        if job.returns and result.kind not in job.returns:
+            raise ResultProblem(
+                f"{job.analysis_id} returned a {result.kind}, but declares only "
+                f"returns={list(job.returns)}"
+            )
+        volume = getattr(result, "volume", None)
+        if (
+            source is not None
+            and volume is not None
+            and result.kind != "generated_series"
+            and not volume.geometry.is_close(source.geometry)
+        ):
+            raise ResultProblem(
+                f"{job.analysis_id}: {result.kind} {result.name!r} is not on the input's grid "
+                f"(shape {volume.array.shape} vs {source.array.shape}); build it with "
+                "source.with_array(...) so it overlays exactly"
+            )
+    return results
+
+
+def describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        number = -exitcode
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "unknown"
+        hint = "; it may have run out of memory" if number == signal.SIGKILL else ""
+        return f"worker died (signal {number}, {name}){hint}"
+    return f"worker exited unexpectedly (exit code {exitcode})"
+
+
+def _worker_main(conn: Any, cancel_event: Any) -> None:  # pragma: no cover - runs in the child
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides about Ctrl-C
+
+    def send(*message: Any) -> None:
+        conn.send(message)
+
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] == "stop":
+            return
+        try:
+            job: Job = unpack(message[1], message[2])
+        except Exception as error:
+            send("error", FAILED, f"the worker could not receive the inputs: {error}", None)
+            continue
+        try:
+            results = run_job(
+                job,
+                on_progress=lambda f, m: send("progress", f, m),
+                on_log=lambda level, m: send("log", level, m),
+                cancel_flag=cancel_event,
+            )
+        except Cancelled as error:
+            send("error", CANCELLED, str(error), None)
+            continue
+        except BaseException as error:
+            send("error", FAILED, f"{type(error).__name__}: {error}", traceback.format_exc())
+            continue
+        try:
+            send("done", *pack(results))
+        except Exception as error:
+            send("error", FAILED, f"results could not be sent back to the host: {error}", None)
+
+
+class IsolatedWorker:
+    """One warm worker process. `run()` may be called from any thread (one run at a time)."""
+
+    POLL_S = 0.05
+
+    def __init__(self) -> None:
+        self._mp = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._conn: Any = None
+        self._cancel: Any = None
+        self._lock = threading.Lock()
+        self.starts = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        """Start the process if it is not running (after a crash, a kill or at first use)."""
+        if self.alive:
+            return
+        self._discard()
+        parent, child = self._mp.Pipe(duplex=True)
+        self._cancel = self._mp.Event()
+        self._process = self._mp.Process(
+            target=_worker_main,
+            args=(child, self._cancel),
+            name="workstation-analysis-worker",
+            daemon=True,
+        )
+        with _light_main():
+            self._process.start()
+        child.close()
+        self._conn = parent
+        self.starts += 1
+
+    def run(
+        self,
+        job: Job,
+        on_progress: ProgressCallback | None = None,
+        on_log: LogCallback | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+        grace_s: float = 5.0,
+    ) -> JobOutcome:
+        with self._lock:
+            self.start()
+            self._cancel.clear()
+            blocks: list[tuple[str, int]] = []
+            try:
+                payload, blocks = pack(job)
+                self._conn.send(("run", payload, blocks))
+            except Exception as error:
+                release(blocks)
+                if not self.alive:
+                    return JobOutcome(FAILED, error=describe_exit(self._process.exitcode))
+                return JobOutcome(FAILED, error=f"inputs could not be sent to the worker: {error}")
+            try:
+                return self._wait(job, on_progress, on_log, cancel, timeout, grace_s)
+            finally:
+                release(blocks)  # normally already released by the worker; not if it died
+
+    def _wait(self, job, on_progress, on_log, cancel, timeout, grace_s) -> JobOutcome:
+        started = time.monotonic()
+        cancel_sent: float | None = None
+        while True:
+            try:
+                ready = self._conn.poll(self.POLL_S)
+                message = self._conn.recv() if ready else None
+            except (EOFError, OSError):
+                message, ready = None, False
+                self._process.join(1.0)
+            if message is not None:
+                kind = message[0]
+                if kind == "progress" and on_progress:
+                    on_progress(message[1], message[2])
+                elif kind == "log" and on_log:
+                    on_log(message[1], message[2])
+                elif kind == "done":
+                    try:
+                        return JobOutcome(SUCCEEDED, results=unpack(message[1], message[2]))
+                    except Exception as error:
+                        return JobOutcome(FAILED, error=f"results could not be received: {error}")
+                elif kind == "error":
+                    status, text, trace = message[1], message[2], message[3]
+                    if status == CANCELLED and cancel_sent is None and job.timeout:
+                        status = TIMED_OUT
+                        text = f"timed out after {_seconds(job.timeout)} s"
+                    return JobOutcome(status, error=text, traceback=trace)
+                continue
+            if not self._process.is_alive():
+                self._process.join(0.5)
+                return JobOutcome(FAILED, error=describe_exit(self._process.exitcode))
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set() and cancel_sent is None:
+                self._cancel.set()
+                cancel_sent = now
+            if cancel_sent is not None and now - cancel_sent > grace_s:
+                self.kill()
+                return JobOutcome(
+                    CANCELLED,
+                    error=f"cancelled; the analysis did not stop within {_seconds(grace_s)} s, "
+                    "so its worker was stopped",
+                )
+            if timeout is not None and now - started > timeout:
+                self.kill()
+                return JobOutcome(TIMED_OUT, error=f"timed out after {_seconds(timeout)} s")
+
+    def kill(self) -> None:
+        """Stop the worker now; the next run starts a fresh one."""
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(5.0)
+        self._discard()
+
+    def close(self) -> None:
+        """Ask the worker to exit, killing it if it does not within a second."""
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            with contextlib.suppress(Exception):
+                self._conn.send(("stop",))
+            self._process.join(1.0)
+        self.kill()
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+        self._conn = None
+        if self._process is not None and not self._process.is_alive():
+            with contextlib.suppress(ValueError):
+                self._process.close()
+            self._process = None
+
+
+SHARED_MEMORY_MIN_BYTES = 1 << 20
+
+
+def pack(obj: Any) -> tuple[bytes, list[tuple[str, int]]]:
+    """Pickle `obj` with large buffers (volume arrays) placed in shared memory blocks.
+
+    A pipe copies a 150 MB CT volume slowly, in chunks; shared memory is one memcpy each way.
+    The receiver copies each block out and unlinks it (`unpack`).
+    """
+    blocks: list[tuple[str, int]] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        raw = buffer.raw()
+        if raw.nbytes < SHARED_MEMORY_MIN_BYTES:
+            return True  # small: stays in the pickle
+        block = shared_memory.SharedMemory(create=True, size=raw.nbytes)
+        block.buf[: raw.nbytes] = raw
+        blocks.append((block.name, raw.nbytes))
+        block.close()
+        return False
+
+    try:
+        payload = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
+    except BaseException:
+        release(blocks)
+        raise
+    return payload, blocks
+
+
+def unpack(payload: bytes, blocks: list[tuple[str, int]]) -> Any:
+    buffers = []
+    for name, size in blocks:
+        block = shared_memory.SharedMemory(name=name)
+        try:
+            buffers.append(bytearray(block.buf[:size]))  # a private, writable copy
+        finally:
+            block.close()
+            block.unlink()
+    return pickle.loads(payload, buffers=buffers)
+
+
+def release(blocks: list[tuple[str, int]]) -> None:
+    """Unlink blocks the receiver did not take (it died, or sending failed)."""
+    for name, _ in blocks:
+        try:
+            block = shared_memory.SharedMemory(name=name)
+        except FileNotFoundError:
+            continue
+        block.close()
+        block.unlink()
+
+
+_MAIN_SWAP = threading.Lock()
+
+
+@contextlib.contextmanager
+def _light_main() -> Iterator[None]:
+    """Start the worker without re-running the host's __main__ script in it.
+
+    "spawn" normally re-imports the parent's main module in the child: slow for the GUI's
+    start script and impossible for `python -c` or stdin. The worker needs nothing from it, so
+    while the process starts, __main__ is a bare stand-in module.
+    """
+    with _MAIN_SWAP:
+        real = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if real is not None:
+                sys.modules["__main__"] = real
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}"
