@@ -1,0 +1,189 @@
+"""PACS throughput against real peers on 127.0.0.1, in the same run.
+
+1. Retrieval of a 400-image study from Orthanc: our C-GET (store + index every instance) versus
+   dcmtk's getscu (writes the files). Goal: ours >= 0.8x getscu's instances/s.
+2. Receiving: dcmtk's storescu sends the same 400 files to our listener (store + index) and to
+   Orthanc (store + index). Goal: ours >= 0.8x Orthanc's.
+
+Run:  .venv/bin/python benchmarks/bench_pacs.py [--images 400] [--size 512] [--rounds 2]
+Needs Debian's orthanc and dcmtk. Prints a markdown table; each figure is the best of --rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "pacs"))
+
+from pacs_peers import DCMTK_ENV, Orthanc, free_port, orthanc_binary, write_ct_series  # noqa: E402
+
+from workstation.dicom.net import Listener, NodeStore, retrieve  # noqa: E402
+
+OUR_AE, GETSCU_AE, STORESCU_AE = "WSBENCH", "GETSCU", "STORESCU"
+
+
+def _index_available() -> bool:
+    try:
+        import workstation.dicom.headers
+        import workstation.dicom.stacks  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def bench_get(orthanc: Orthanc, study: str, work: Path, rounds: int) -> tuple[dict, dict]:
+    ours, peer = [], []
+    for round_number in range(rounds):
+        store = work / f"store-get{round_number}"
+        nodes = NodeStore(store)
+        node = nodes.add("orthanc", orthanc.ae_title, "127.0.0.1", orthanc.dicom_port)
+        nodes.close()
+        started = time.perf_counter()
+        report = retrieve(store, node, study, ae_title=OUR_AE)
+        seconds = time.perf_counter() - started  # includes the C-FIND listing and indexing
+        assert report.complete, report.to_dict()
+        ours.append((seconds, len(report.received), report.bytes))
+
+        out = work / f"getscu{round_number}"
+        out.mkdir()
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                "getscu",
+                "-S",
+                "-aet",
+                GETSCU_AE,
+                "-aec",
+                orthanc.ae_title,
+                "127.0.0.1",
+                str(orthanc.dicom_port),
+                "-k",
+                "QueryRetrieveLevel=STUDY",
+                "-k",
+                f"StudyInstanceUID={study}",
+                "-od",
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+            env=DCMTK_ENV,
+        )
+        seconds = time.perf_counter() - started
+        files = list(out.iterdir())
+        peer.append((seconds, len(files), sum(f.stat().st_size for f in files)))
+    return _best(ours), _best(peer)
+
+
+def bench_receive(files: list[Path], work: Path, rounds: int) -> tuple[dict, dict]:
+    ours, peer = [], []
+    for round_number in range(rounds):
+        store = work / f"store-listen{round_number}"
+        nodes = NodeStore(store)
+        nodes.add("modality", STORESCU_AE, "127.0.0.1", 104)
+        nodes.close()
+        port = free_port()
+        with Listener(store, OUR_AE, port, host="127.0.0.1") as listener:
+            started = time.perf_counter()
+            _storescu(port, OUR_AE, files)
+            listener.flush()  # every instance stored and indexed
+            seconds = time.perf_counter() - started
+            got = len(listener.receiver.received)
+        ours.append((seconds, got, sum(f.stat().st_size for f in files)))
+
+        orthanc = Orthanc(work / f"orthanc-recv{round_number}", {}).start()
+        try:
+            started = time.perf_counter()
+            _storescu(orthanc.dicom_port, orthanc.ae_title, files)
+            seconds = time.perf_counter() - started
+            got = int(orthanc.rest("/statistics")["CountInstances"])
+        finally:
+            orthanc.stop()
+        peer.append((seconds, got, sum(f.stat().st_size for f in files)))
+    return _best(ours), _best(peer)
+
+
+def _storescu(port: int, called: str, files: list[Path]) -> None:
+    folder = files[0].parent
+    subprocess.run(
+        [
+            "storescu",
+            "-aet",
+            STORESCU_AE,
+            "-aec",
+            called,
+            "+sd",
+            "127.0.0.1",
+            str(port),
+            str(folder),
+        ],
+        check=True,
+        capture_output=True,
+        env=DCMTK_ENV,
+    )
+
+
+def _best(runs: list[tuple[float, int, int]]) -> dict:
+    seconds, count, size = min(runs)
+    return {
+        "seconds": seconds,
+        "instances": count,
+        "per_s": count / seconds,
+        "mb_s": size / 1e6 / seconds,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=400)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if orthanc_binary() is None or shutil.which("getscu") is None:
+        print("needs Debian's orthanc and dcmtk (apt-get install orthanc dcmtk)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="bench-pacs-") as tmp:
+        work = Path(tmp)
+        files = write_ct_series(work / "study", args.images, size=args.size)
+        from pydicom import dcmread
+
+        study = str(dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+        orthanc = Orthanc(
+            work / "orthanc", {"bench": (OUR_AE, 104), "getscu": (GETSCU_AE, 104)}
+        ).start()
+        try:
+            orthanc.upload(files)
+            get_ours, get_peer = bench_get(orthanc, study, work, args.rounds)
+        finally:
+            orthanc.stop()
+        recv_ours, recv_peer = bench_receive(files, work, args.rounds)
+    indexed = "stored + indexed" if _index_available() else "stored (index reader absent)"
+    print(f"{args.images} images of {args.size}x{args.size} int16, best of {args.rounds} rounds")
+    print()
+    print("| transfer | ours (inst/s, MB/s) | peer (inst/s, MB/s) | ratio | goal |")
+    print("| --- | --- | --- | --- | --- |")
+    rows = [
+        (f"retrieve: our C-GET ({indexed}) vs dcmtk getscu", get_ours, get_peer),
+        (f"receive from storescu: our listener ({indexed}) vs Orthanc", recv_ours, recv_peer),
+    ]
+    for label, ours, peer in rows:
+        ratio = ours["per_s"] / peer["per_s"]
+        print(
+            f"| {label} | {ours['per_s']:.0f}, {ours['mb_s']:.0f} | "
+            f"{peer['per_s']:.0f}, {peer['mb_s']:.0f} | {ratio:.2f}x | >= 0.8x "
+            f"{'met' if ratio >= 0.8 else 'NOT met'} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""Receiving objects: check each one, write it atomically into the store, index it as it arrives.
+
+Used by the listener (C-STORE SCP) and by C-GET, whose objects arrive as C-STORE sub-operations
+on our own association. A file appears under its final name only once it is complete (written
+to `files/.incoming/` first, then renamed), so a peer that dies mid-transfer never leaves a
+half-written object behind. Indexing runs on a background thread in small batches so the peer is
+answered as soon as the file is safely on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+from pydicom import dcmread
+
+LOG = logging.getLogger("workstation.pacs")
+
+FILES_DIR = "files"
+INCOMING_DIR = ".incoming"
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+# C-STORE statuses (PS3.4 B.2.3)
+SUCCESS = 0x0000
+OUT_OF_RESOURCES = 0xA700
+DATA_SET_DOES_NOT_MATCH = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+
+
+@dataclass(frozen=True)
+class ReceivedInstance:
+    """One object that arrived and is now in the store (and in the index when `indexed`)."""
+
+    path: Path
+    sop_instance_uid: str
+    series_uid: str
+    study_uid: str
+    calling_ae: str
+    indexed: bool = False
+
+
+class Rejected(Exception):
+    """An incoming object refused with a C-STORE failure status."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def instance_path(store_dir: Path, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+    """Where a received object lives in the store: files/<study>/<series>/<instance>.dcm."""
+    return Path(store_dir) / FILES_DIR / study_uid / series_uid / f"{sop_uid}.dcm"
+
+
+def is_valid_uid(value: str) -> bool:
+    return bool(value) and len(value) <= 64 and bool(_UID.match(value))
+
+
+def clean_incoming(store_dir: Path) -> int:
+    """Remove partial files a killed process left in files/.incoming; returns how many."""
+    incoming = Path(store_dir) / FILES_DIR / INCOMING_DIR
+    removed = 0
+    if incoming.is_dir():
+        for leftover in incoming.glob("*.part"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def check_encoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]:
+    """Decode a received object fully and return (study, series, instance) UIDs.
+
+    Raises Rejected with the status to answer when it cannot be decoded or lacks identifiers.
+    """
+    try:
+        ds = dcmread(BytesIO(encoded), force=False)
+        study = str(ds.get("StudyInstanceUID", "") or "")
+        series = str(ds.get("SeriesInstanceUID", "") or "")
+        sop = str(ds.get("SOPInstanceUID", "") or "")
+        _check_lengths(ds)
+        _check_native_pixels(ds)
+    except Rejected:
+        raise
+    except Exception as error:  # pydicom raises many types for broken streams
+        raise Rejected(CANNOT_UNDERSTAND, f"data set cannot be decoded: {error}") from None
+    for keyword, value in (("StudyInstanceUID", study), ("SeriesInstanceUID", series)):
+        if not is_valid_uid(value):
+            raise Rejected(DATA_SET_DOES_NOT_MATCH, f"{keyword} is missing or not a valid UID")
+    if sop != affected_sop_uid or not is_valid_uid(sop):
+        raise Rejected(
+            DATA_SET_DOES_NOT_MATCH,
+            "SOPInstanceUID in the data set is missing or differs from the C-STORE request",
+        )
+    return study, series, sop
+
+
+def _check_lengths(ds) -> None:
+    """pydicom quietly accepts a value cut short by the end of the stream (a data set truncated
+    in transit); compare each top-level value with its declared length instead."""
+    for raw in ds.elements():
+        length = getattr(raw, "length", None)
+        value = getattr(raw, "value", None)
+        if length is None or length == 0xFFFFFFFF or not isinstance(value, bytes):
+            continue
+        if len(value) != length:
+            raise Rejected(
+                CANNOT_UNDERSTAND,
+                f"data set is truncated: element {raw.tag} declares {length} bytes, "
+                f"{len(value)} arrived",
+            )
+
+
+def _check_native_pixels(ds) -> None:
+    """Uncompressed pixel data must hold every frame the header announces."""
+    if "PixelData" not in ds or ds.file_meta.TransferSyntaxUID.is_compressed:
+        return
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    pixels = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
+    needed = (pixels * int(ds.get("SamplesPerPixel", 1) or 1) * frames * bits + 7) // 8
+    held = len(ds.PixelData)
+    if held < needed:
+        raise Rejected(
+            CANNOT_UNDERSTAND,
+            f"pixel data holds {held} bytes, the header's image size needs {needed}",
+        )
+
+
+def write_atomically(store_dir: Path, encoded: bytes, study: str, series: str, sop: str) -> Path:
+    """Write the bytes under a temporary name, then rename into place (never half a file)."""
+    final = instance_path(store_dir, study, series, sop)
+    incoming = Path(store_dir) / FILES_DIR / INCOMING_DIR
+    incoming.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = incoming / f"{uuid.uuid4().hex}.part"
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(encoded)
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def _index_paths(store_dir: Path, paths: list[Path]) -> bool:
+    """Index files with the store's indexer; False (and a warning) if it is not available."""
+    try:
+        from workstation.dicom.index import index_paths
+    except ImportError:
+        LOG.warning("the DICOM index is not available; %d received file(s) stored only", len(paths))
+        return False
+    index_paths(store_dir, [str(p) for p in paths], copy=False)
+    return True
+
+
+def _index_in_worker(store_dir: str, paths: list[str]) -> bool:
+    """Runs in the indexing process."""
+    return _index_paths(Path(store_dir), [Path(p) for p in paths])
+
+
+class ArrivalIndexer:
+    """Indexes received files in batches, in a helper process by default.
+
+    Header parsing is pure Python; done in the receiving process it competes with the network
+    threads for the interpreter lock and halves the rate at which a peer can send. The helper
+    process (spawned, so no fork from a threaded process) parses and writes the index while this
+    process only receives and stores. `in_process=True` indexes on a thread instead.
+    """
+
+    def __init__(
+        self,
+        store_dir: Path,
+        on_received: Callable[[ReceivedInstance], None] | None = None,
+        batch_size: int = 32,  # below the indexer's own process-pool threshold
+        in_process: bool = False,
+    ) -> None:
+        self.store_dir = Path(store_dir)
+        self.on_received = on_received
+        self.batch_size = batch_size
+        self._worker = None
+        if not in_process:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._queue: queue.Queue[ReceivedInstance | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="pacs-indexer", daemon=True)
+        self._thread.start()
+        self.errors: list[str] = []
+
+    def submit(self, item: ReceivedInstance) -> None:
+        self._queue.put(item)
+
+    def flush(self) -> None:
+        """Block until everything submitted so far is indexed."""
+        self._queue.join()
+
+    def close(self) -> None:
+        self.flush()
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                self._queue.task_done()
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.batch_size:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    self._queue.task_done()
+                    break
+                batch.append(item)
+            try:
+                indexed = self._index([item.path for item in batch])
+            except Exception as error:  # an index failure must not stop receiving
+                indexed = False
+                self.errors.append(str(error))
+                LOG.error("indexing %d received file(s) failed: %s", len(batch), error)
+            for item in batch:
+                if self.on_received is not None:
+                    try:
+                        self.on_received(_with_indexed(item, indexed))
+                    except Exception:  # a broken GUI callback must not stop receiving
+                        LOG.exception("the on_received callback failed")
+                self._queue.task_done()
+            if stop:
+                return
+
+    def _index(self, paths: list[Path]) -> bool:
+        if self._worker is None:
+            return _index_paths(self.store_dir, paths)
+        future = self._worker.submit(_index_in_worker, str(self.store_dir), [str(p) for p in paths])
+        return future.result()
+
+
+def _with_indexed(item: ReceivedInstance, indexed: bool) -> ReceivedInstance:
+    return ReceivedInstance(
+        item.path, item.sop_instance_uid, item.series_uid, item.study_uid, item.calling_ae, indexed
+    )
+
+
+class InstanceReceiver:
+    """The C-STORE handler shared by the listener and C-GET: check, store, queue for indexing."""
+
+    def __init__(self, store_dir: Path, indexer: ArrivalIndexer) -> None:
+        self.store_dir = Path(store_dir)
+        self.indexer = indexer
+        self.received: list[ReceivedInstance] = []
+        self.rejected: list[tuple[str, str]] = []  # (calling AE, reason)
+        self._lock = threading.Lock()
+        self.after_store: Callable[[ReceivedInstance], None] | None = None
+
+    def handle_store(self, event) -> int:
+        """pynetdicom EVT_C_STORE handler; returns the C-STORE status for the peer."""
+        calling_ae = str(event.assoc.requestor.ae_title).strip()
+        try:
+            encoded = event.encoded_dataset(include_meta=True)
+            study, series, sop = check_encoded(
+                encoded, str(event.request.AffectedSOPInstanceUID or "")
+            )
+        except Rejected as rejection:
+            return self._reject(calling_ae, rejection.status, rejection.reason)
+        except Exception as error:
+            return self._reject(calling_ae, CANNOT_UNDERSTAND, f"cannot read the request: {error}")
+        try:
+            path = write_atomically(self.store_dir, encoded, study, series, sop)
+        except OSError as error:
+            return self._reject(calling_ae, OUT_OF_RESOURCES, f"cannot write to the store: {error}")
+        item = ReceivedInstance(path, sop, series, study, calling_ae)
+        with self._lock:
+            self.received.append(item)
+        self.indexer.submit(item)
+        if self.after_store is not None:
+            self.after_store(item)
+        return SUCCESS
+
+    def _reject(self, calling_ae: str, status: int, reason: str) -> int:
+        # The reason names the problem, never patient data; the AE says who sent it.
+        LOG.warning(
+            "rejected an object from AE %r with status 0x%04X: %s", calling_ae, status, reason
+        )
+        with self._lock:
+            self.rejected.append((calling_ae, reason))
+        return status

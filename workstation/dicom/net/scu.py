@@ -1,0 +1,523 @@
+"""Talking to a remote node as a client: C-ECHO, C-FIND, C-GET, C-MOVE and C-STORE.
+
+Retrievals first ask the node (C-FIND, image level) which instances the study or series holds,
+so when a transfer stops early the report names exactly the instances that did not arrive.
+Whatever did arrive is complete, stored and indexed before the call returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, StoragePresentationContexts, build_role, evt
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+
+from workstation.dicom.net.listener import DEFAULT_AE_TITLE, DEFAULT_PORT, Listener
+from workstation.dicom.net.nodes import Node, validate_ae_title
+from workstation.dicom.net.receive import ArrivalIndexer, InstanceReceiver, ReceivedInstance
+from workstation.dicom.net.transfer import ALL_SYNTAXES, MAX_PDU
+
+LOG = logging.getLogger("workstation.pacs")
+
+LEVELS = ("patient", "study", "series", "image")
+RETURN_KEYS: dict[str, tuple[str, ...]] = {
+    "patient": (
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "NumberOfPatientRelatedStudies",
+    ),
+    "study": (
+        "StudyInstanceUID",
+        "PatientID",
+        "PatientName",
+        "StudyDate",
+        "StudyTime",
+        "StudyDescription",
+        "AccessionNumber",
+        "ModalitiesInStudy",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+    ),
+    "series": (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "Modality",
+        "SeriesNumber",
+        "SeriesDescription",
+        "NumberOfSeriesRelatedInstances",
+    ),
+    "image": (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "SOPClassUID",
+        "InstanceNumber",
+    ),
+}
+
+Progress = Callable[[int, int, str], None]  # (done, expected, SOP Instance UID)
+
+
+class PacsError(RuntimeError):
+    """A network operation that could not be done; the message names the node and the reason."""
+
+
+@dataclass
+class RetrieveReport:
+    """What a C-GET or C-MOVE brought in, and exactly what it did not."""
+
+    node: str
+    method: str  # "C-GET" or "C-MOVE"
+    expected: list[str] = field(default_factory=list)  # SOP Instance UIDs the node listed
+    received: list[str] = field(default_factory=list)
+    failed_on_peer: list[str] = field(default_factory=list)  # the node's Failed SOP Instance UIDs
+    rejected: list[str] = field(default_factory=list)  # reasons we refused an object
+    paths: list[Path] = field(default_factory=list)
+    problem: str = ""  # association aborted, refused, final failure status ...
+    seconds: float = 0.0
+    bytes: int = 0
+
+    @property
+    def missing(self) -> list[str]:
+        got = set(self.received)
+        return [uid for uid in self.expected if uid not in got]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.problem
+
+    def to_dict(self) -> dict:
+        return {
+            "node": self.node,
+            "method": self.method,
+            "expected": len(self.expected),
+            "received": len(self.received),
+            "missing": self.missing,
+            "failed_on_peer": self.failed_on_peer,
+            "rejected": self.rejected,
+            "problem": self.problem,
+            "seconds": round(self.seconds, 3),
+            "bytes": self.bytes,
+        }
+
+
+# -- association helpers ------------------------------------------------------------------------
+def _client(ae_title: str) -> AE:
+    ae = AE(ae_title=validate_ae_title(ae_title))
+    ae.connection_timeout = 10
+    ae.acse_timeout = 30
+    ae.dimse_timeout = 120
+    ae.network_timeout = 120
+    ae.maximum_pdu_size = MAX_PDU
+    return ae
+
+
+def _associate(ae: AE, node: Node, **kwargs):
+    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, **kwargs)
+    if assoc.is_established:
+        return assoc
+    where = f"node {node.name!r} ({node.ae_title}@{node.host}:{node.port})"
+    if assoc.is_rejected:
+        raise PacsError(
+            f"{where} refused the association (is our AE title {ae.ae_title!r} known there?)"
+        )
+    if assoc.is_aborted:
+        raise PacsError(f"{where} aborted the association request")
+    raise PacsError(f"{where} could not be reached")
+
+
+def _status_code(status: Dataset | None) -> int | None:
+    if status is None or "Status" not in status:
+        return None
+    return int(status.Status)
+
+
+def _is_pending(code: int | None) -> bool:
+    return code in (0xFF00, 0xFF01)
+
+
+# -- C-ECHO -------------------------------------------------------------------------------------
+def echo(node: Node, ae_title: str = DEFAULT_AE_TITLE) -> float:
+    """C-ECHO the node; returns the round trip in seconds or raises PacsError."""
+    ae = _client(ae_title)
+    ae.add_requested_context(Verification)
+    started = time.perf_counter()
+    assoc = _associate(ae, node)
+    try:
+        status = assoc.send_c_echo()
+    finally:
+        assoc.release()
+    code = _status_code(status)
+    if code != 0x0000:
+        raise PacsError(f"node {node.name!r} answered C-ECHO with status {code!r}")
+    return time.perf_counter() - started
+
+
+# -- C-FIND -------------------------------------------------------------------------------------
+def find(
+    node: Node,
+    level: str = "study",
+    *,
+    patient_id: str | None = None,
+    patient_name: str | None = None,
+    study_date: str | None = None,
+    modality: str | None = None,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    ae_title: str = DEFAULT_AE_TITLE,
+) -> list[dict[str, str]]:
+    """C-FIND at a level; matches are returned as {keyword: text} dictionaries.
+
+    A series (or image) query without a study UID first finds the matching studies, so
+    "all CT series of this patient" works against a strictly hierarchical PACS.
+    """
+    if level not in LEVELS:
+        raise PacsError(f"unknown query level {level!r}; use one of {', '.join(LEVELS)}")
+    filters = {
+        "PatientID": patient_id,
+        "PatientName": patient_name,
+        "StudyDate": study_date,
+        "StudyInstanceUID": study_uid,
+        "SeriesInstanceUID": series_uid,
+    }
+    ae = _client(ae_title)
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = _associate(ae, node)
+    try:
+        if level in ("series", "image") and not study_uid:
+            studies = _find(assoc, node, "study", {**filters, "ModalitiesInStudy": modality})
+            study_uids = [row["StudyInstanceUID"] for row in studies]
+        else:
+            study_uids = [study_uid] if study_uid else [None]
+        if level in ("patient", "study"):
+            extra = {"ModalitiesInStudy": modality} if level == "study" else {}
+            return _find(assoc, node, level, {**filters, **extra})
+        rows: list[dict[str, str]] = []
+        for uid in study_uids:
+            query = {**filters, "StudyInstanceUID": uid}
+            if level == "series":
+                query["Modality"] = modality
+                rows.extend(_find(assoc, node, "series", query))
+            else:
+                series_rows = (
+                    [series_uid]
+                    if series_uid
+                    else [
+                        r["SeriesInstanceUID"]
+                        for r in _find(assoc, node, "series", {**query, "Modality": modality})
+                    ]
+                )
+                for series in series_rows:
+                    rows.extend(_find(assoc, node, "image", {**query, "SeriesInstanceUID": series}))
+        return rows
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def _find(assoc, node: Node, level: str, filters: dict[str, str | None]) -> list[dict[str, str]]:
+    query = Dataset()
+    query.QueryRetrieveLevel = level.upper()
+    for keyword in RETURN_KEYS[level]:
+        setattr(query, keyword, "")
+    for keyword, value in filters.items():
+        if value and keyword in RETURN_KEYS[level]:
+            setattr(query, keyword, value)
+        elif value and keyword == "StudyInstanceUID" and level in ("series", "image"):
+            query.StudyInstanceUID = value
+    model = (
+        PatientRootQueryRetrieveInformationModelFind
+        if level == "patient"
+        else StudyRootQueryRetrieveInformationModelFind
+    )
+    rows: list[dict[str, str]] = []
+    for status, identifier in assoc.send_c_find(query, model):
+        code = _status_code(status)
+        if code is None:
+            raise PacsError(
+                f"node {node.name!r} stopped answering the {level} query (association lost: "
+                "does it allow queries from our AE title?)"
+            )
+        if _is_pending(code) and identifier is not None:
+            rows.append({k: _text(identifier.get(k, "")) for k in RETURN_KEYS[level]})
+        elif code not in (0x0000, 0xFF00, 0xFF01):
+            raise PacsError(f"node {node.name!r} answered the {level} query with 0x{code:04X}")
+    return rows
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)  # type: ignore[union-attr]
+    return str(value)
+
+
+# -- C-GET and C-MOVE ---------------------------------------------------------------------------
+def retrieve(
+    store_dir: Path,
+    node: Node,
+    study_uid: str,
+    series_uid: str | None = None,
+    *,
+    move: bool = False,
+    ae_title: str = DEFAULT_AE_TITLE,
+    port: int = DEFAULT_PORT,
+    listen_host: str = "0.0.0.0",
+    progress: Progress | None = None,
+    on_received: Callable[[ReceivedInstance], None] | None = None,
+) -> RetrieveReport:
+    """Bring a study (or one series of it) into the store with C-GET, or C-MOVE to our listener.
+
+    For C-MOVE the node must know our AE title at this machine's address and `port`; an
+    in-process listener is started there, or, if the port is taken (a running
+    `workstation listen`), that listener receives the objects and we check the store for them.
+    """
+    store_dir = Path(store_dir)
+    report = RetrieveReport(node.name, "C-MOVE" if move else "C-GET")
+    images = find(node, "image", study_uid=study_uid, series_uid=series_uid, ae_title=ae_title)
+    report.expected = [row["SOPInstanceUID"] for row in images]
+    if not report.expected:
+        what = f"series {series_uid}" if series_uid else f"study {study_uid}"
+        raise PacsError(f"node {node.name!r} has no instances for {what}")
+    sop_classes = sorted({row["SOPClassUID"] for row in images if row["SOPClassUID"]})
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
+    identifier.StudyInstanceUID = study_uid
+    if series_uid:
+        identifier.SeriesInstanceUID = series_uid
+    started = time.perf_counter()
+    if move:
+        listen = (listen_host, port)
+        _move(store_dir, node, identifier, report, ae_title, listen, progress, on_received, started)
+    else:
+        _get(store_dir, node, identifier, sop_classes, report, ae_title, progress, on_received)
+    report.seconds = time.perf_counter() - started
+    report.bytes = sum(p.stat().st_size for p in report.paths if p.exists())
+    if report.missing:
+        LOG.warning(
+            "%s from %s: %d of %d instance(s) missing",
+            report.method,
+            node.name,
+            len(report.missing),
+            len(report.expected),
+        )
+    return report
+
+
+def _progress_hook(report: RetrieveReport, progress: Progress | None):
+    def after_store(item: ReceivedInstance) -> None:
+        report.received.append(item.sop_instance_uid)
+        report.paths.append(item.path)
+        if progress is not None:
+            progress(len(report.received), len(report.expected), item.sop_instance_uid)
+
+    return after_store
+
+
+def _get(
+    store_dir: Path,
+    node: Node,
+    identifier: Dataset,
+    sop_classes: Sequence[str],
+    report: RetrieveReport,
+    ae_title: str,
+    progress: Progress | None,
+    on_received: Callable[[ReceivedInstance], None] | None,
+) -> None:
+    ae = _client(ae_title)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    classes = list(sop_classes) or [c.abstract_syntax for c in StoragePresentationContexts[:120]]
+    roles = []
+    for sop_class in classes[:120]:
+        ae.add_requested_context(sop_class, ALL_SYNTAXES)
+        roles.append(build_role(sop_class, scp_role=True))
+    indexer = ArrivalIndexer(store_dir, on_received)
+    receiver = InstanceReceiver(store_dir, indexer)
+    receiver.after_store = _progress_hook(report, progress)
+    try:
+        assoc = _associate(
+            ae, node, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, receiver.handle_store)]
+        )
+        try:
+            responses = assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet)
+            _drain(responses, node, report)
+        finally:
+            if assoc.is_established:
+                assoc.release()
+    finally:
+        indexer.close()
+        report.rejected = [reason for _, reason in receiver.rejected]
+
+
+def _drain(responses, node: Node, report: RetrieveReport) -> None:
+    """Follow C-GET / C-MOVE responses to the end; note a lost association or a failure."""
+    final = None
+    for status, response in responses:
+        code = _status_code(status)
+        if code is None:
+            report.problem = f"node {node.name!r} stopped during the transfer (association lost)"
+            return
+        final = code
+        if not _is_pending(code):
+            _collect_failed(report, status, response)
+    # 0xB000 (some sub-operations failed) shows in `missing`; other non-success codes are failures
+    if final is not None and final not in (0x0000, 0xB000, 0xFF00, 0xFF01):
+        report.problem = f"node {node.name!r} ended {report.method} with status 0x{final:04X}"
+
+
+def _collect_failed(report: RetrieveReport, status: Dataset, response: Dataset | None) -> None:
+    for source in (status, response):
+        if source is not None and "FailedSOPInstanceUIDList" in source:
+            value = source.FailedSOPInstanceUIDList
+            report.failed_on_peer.extend(
+                [str(v) for v in value] if not isinstance(value, str) else [value]
+            )
+
+
+def _move(
+    store_dir: Path,
+    node: Node,
+    identifier: Dataset,
+    report: RetrieveReport,
+    ae_title: str,
+    listen: tuple[str, int],
+    progress: Progress | None,
+    on_received: Callable[[ReceivedInstance], None] | None,
+    started: float,
+) -> None:
+    host, port = listen
+    listener: Listener | None = Listener(
+        store_dir, ae_title, port, host=host, on_received=on_received
+    )
+    try:
+        listener.start()
+        listener.receiver.after_store = _progress_hook(report, progress)
+    except OSError:
+        LOG.info("port %d is in use; assuming a running listener receives the C-MOVE", port)
+        listener.stop()
+        listener = None
+    ae = _client(ae_title)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    try:
+        assoc = _associate(ae, node)
+        try:
+            responses = assoc.send_c_move(
+                identifier, ae_title, StudyRootQueryRetrieveInformationModelMove
+            )
+            _drain(responses, node, report)
+        finally:
+            if assoc.is_established:
+                assoc.release()
+    finally:
+        if listener is not None:
+            listener.flush()
+            report.rejected = [reason for _, reason in listener.receiver.rejected]
+            listener.stop()
+        else:
+            _received_by_running_listener(store_dir, report, started)
+
+
+def _received_by_running_listener(store_dir: Path, report: RetrieveReport, started: float) -> None:
+    """With an external listener, an instance arrived if its file appeared during the move."""
+    from workstation.dicom.net.receive import FILES_DIR
+
+    wall_start = time.time() - (time.perf_counter() - started) - 1.0
+    by_uid = {p.stem: p for p in (Path(store_dir) / FILES_DIR).glob("*/*/*.dcm")}
+    for uid in report.expected:
+        path = by_uid.get(uid)
+        if path is not None and path.stat().st_mtime >= wall_start:
+            report.received.append(uid)
+            report.paths.append(path)
+
+
+# -- C-STORE ------------------------------------------------------------------------------------
+@dataclass
+class SendReport:
+    node: str
+    sent: list[str] = field(default_factory=list)  # files sent
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+    def to_dict(self) -> dict:
+        return {
+            "node": self.node,
+            "sent": len(self.sent),
+            "failed": [{"file": f, "reason": r} for f, r in self.failed],
+        }
+
+
+def send_files(
+    node: Node,
+    paths: Iterable[str | Path],
+    *,
+    transform: Callable[[Dataset], Dataset] | None = None,
+    ae_title: str = DEFAULT_AE_TITLE,
+    progress: Progress | None = None,
+) -> SendReport:
+    """C-STORE files to the node, one association; `transform` may rewrite each data set first
+    (de-identification). A file that cannot be read or is refused is reported, the rest go on."""
+    paths = [str(p) for p in paths]
+    report = SendReport(node.name)
+    contexts: dict[str, set[str]] = {}
+    for path in paths:
+        try:
+            header = dcmread(path, stop_before_pixels=True)
+            contexts.setdefault(str(header.SOPClassUID), set()).add(
+                str(header.file_meta.TransferSyntaxUID)
+            )
+        except Exception as error:
+            report.failed.append((path, f"cannot read: {error}"))
+    readable = [p for p in paths if p not in {f for f, _ in report.failed}]
+    if not readable:
+        return report
+    if len(contexts) > 120:
+        raise PacsError(f"too many kinds of object ({len(contexts)}) for one association")
+    ae = _client(ae_title)
+    for sop_class, syntaxes in contexts.items():
+        ordered = sorted(syntaxes) + [
+            s for s in (ExplicitVRLittleEndian, ImplicitVRLittleEndian) if s not in syntaxes
+        ]
+        ae.add_requested_context(sop_class, ordered)
+    assoc = _associate(ae, node)
+    try:
+        for done, path in enumerate(readable, start=1):
+            try:
+                dataset = dcmread(path)
+                if transform is not None:
+                    dataset = transform(dataset)
+                status = assoc.send_c_store(dataset)
+            except Exception as error:
+                report.failed.append((path, str(error)))
+                continue
+            code = _status_code(status)
+            if code is None:
+                report.failed.append((path, "no answer (association lost)"))
+                if not assoc.is_established:
+                    report.failed.extend((p, "not sent: association lost") for p in readable[done:])
+                    break
+            elif code in (0x0000, 0xB000, 0xB007, 0xB006):
+                report.sent.append(path)
+            else:
+                report.failed.append((path, f"refused with status 0x{code:04X}"))
+            if progress is not None:
+                progress(done, len(readable), "")
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return report
