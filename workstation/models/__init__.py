@@ -1,0 +1,81 @@
+"""What every MONAI plugin shares: trusted bundles and checkpoints, device and precision,
+sliding-window inference with an out-of-memory fallback. Public API for built-in and
+third-party plugins alike (re-exported from `workstation.plugins.api`).
+
+Importing this package never imports torch or monai; they load when a model is built or run.
+
+    bundle = load_bundle(path, ctx.device, scratch_dir=ctx.scratch)   # refuses untrusted bundles
+    with autocast_context(ctx.device, "auto"):
+        ...
+    logits = sliding_window(bundle.network, image, (96, 96, 96), sw_batch_size=4, overlap=0.5,
+                            device=ctx.device, progress=ctx.progress, cancelled=ctx.cancelled)
+"""
+
+from workstation.models.bundle import LoadedBundle, find_weights, load_bundle, load_model
+from workstation.models.checkpoint import load_checkpoint
+from workstation.models.errors import (
+    BundleBuildError,
+    BundleError,
+    CheckpointError,
+    InferenceCancelled,
+    ModelError,
+    UntrustedModel,
+)
+from workstation.models.metadata import BundleMetadata, read_metadata, version_warnings
+from workstation.models.precision import (
+    PRECISIONS,
+    autocast_context,
+    prefers_channels_last,
+    prepare_network,
+    resolve_precision,
+    suited_num_workers,
+    to_channels_last,
+)
+from workstation.models.review import BundleReview, review_bundle
+from workstation.models.sliding import fallback_plan, sliding_window
+from workstation.models.trust import (
+    TrustStatus,
+    is_trusted,
+    list_trusted,
+    require_trusted,
+    trust,
+    trust_command,
+    trust_status,
+    untrust,
+)
+
+__all__ = [
+    "PRECISIONS",
+    "BundleBuildError",
+    "BundleError",
+    "BundleMetadata",
+    "BundleReview",
+    "CheckpointError",
+    "InferenceCancelled",
+    "LoadedBundle",
+    "ModelError",
+    "TrustStatus",
+    "UntrustedModel",
+    "autocast_context",
+    "fallback_plan",
+    "find_weights",
+    "is_trusted",
+    "list_trusted",
+    "load_bundle",
+    "load_checkpoint",
+    "load_model",
+    "prefers_channels_last",
+    "prepare_network",
+    "read_metadata",
+    "require_trusted",
+    "resolve_precision",
+    "review_bundle",
+    "sliding_window",
+    "suited_num_workers",
+    "to_channels_last",
+    "trust",
+    "trust_command",
+    "trust_status",
+    "untrust",
+    "version_warnings",
+]
