@@ -1,0 +1,274 @@
+"""One MPR view: a slice of the series in a patient plane, its overlays, the crosshair, the
+orientation letters on the edges and the corner texts.
+
+Mouse: left click or drag moves the crosshair (or uses the active measuring tool), right drag
+changes window (horizontal) and level (vertical), middle drag pans, the wheel scrolls slices and
+Ctrl+wheel zooms. Keys: Up/Down and PageUp/PageDown scroll, Home/End jump to the ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter
+from PySide6.QtWidgets import QWidget
+
+from workstation.gui.mpr.planes import EdgeLetters, Plane, edge_letters
+from workstation.gui.mpr.slicing import SliceGrid
+from workstation.gui.viewer_model import ViewerModel
+from workstation.gui.window_level import lookup_table
+
+PLANE_COLORS = {
+    Plane.AXIAL: QColor(235, 90, 90),
+    Plane.CORONAL: QColor(90, 170, 250),
+    Plane.SAGITTAL: QColor(110, 210, 110),
+}
+"""Each crosshair line has the colour of the plane it marks (as do the view titles)."""
+
+_OTHERS = {
+    Plane.AXIAL: (Plane.SAGITTAL, Plane.CORONAL),
+    Plane.CORONAL: (Plane.SAGITTAL, Plane.AXIAL),
+    Plane.SAGITTAL: (Plane.CORONAL, Plane.AXIAL),
+}
+
+
+class _SliceViewBox(pg.ViewBox):
+    """A ViewBox whose mouse gestures are the reading-room ones, forwarded to the view."""
+
+    def __init__(self, view: SliceView) -> None:
+        super().__init__(lockAspect=1.0, invertY=True, enableMenu=False)
+        self._view = view
+        self.setMouseEnabled(x=True, y=True)
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self._view.left_click(self.mapSceneToView(ev.scenePos()))
+        else:
+            ev.ignore()
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        button = ev.button()
+        if button == Qt.MouseButton.MiddleButton:
+            super().mouseDragEvent(ev, axis)  # pan (pyqtgraph's default for the left button)
+            return
+        ev.accept()
+        if button == Qt.MouseButton.RightButton:
+            delta = ev.screenPos() - ev.lastScreenPos()
+            self._view.drag_window(delta.x(), delta.y())
+        elif button == Qt.MouseButton.LeftButton:
+            self._view.left_drag(
+                self.mapSceneToView(ev.scenePos()),
+                start=ev.isStart(),
+                finish=ev.isFinish(),
+            )
+
+    def wheelEvent(self, ev, axis=None) -> None:
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev, axis)
+            return
+        ev.accept()
+        steps = ev.delta() / 120 if hasattr(ev, "delta") else ev.angleDelta().y() / 120
+        self._view.scroll(int(np.sign(steps)) if steps else 0)
+
+
+class SliceView(pg.GraphicsView):
+    """A view of one patient plane of the series in `model`."""
+
+    readout = Signal(str)
+    clicked = Signal(object)  # LPS point
+
+    def __init__(
+        self, model: ViewerModel, plane: Plane | str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent, background="k")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(120, 120)
+        self.plane = Plane(plane)
+        self.model = model
+        self.grid: SliceGrid = model.grid(self.plane)
+        self.letters: EdgeLetters = edge_letters(self.grid.axes.right, self.grid.axes.down)
+        self.slice_index = self.grid.nearest_slice(model.cursor)
+        self.tool: Callable | None = None  # a measuring tool takes the left button when set
+        self._readout_text = ""
+
+        self.view_box = _SliceViewBox(self)
+        self.setCentralItem(self.view_box)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.view_box.addItem(self.image_item)
+        self.overlay_items: list[pg.ImageItem] = []
+        first, second = _OTHERS[self.plane]
+        self.v_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(PLANE_COLORS[first]))
+        self.h_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(PLANE_COLORS[second]))
+        for line in (self.v_line, self.h_line):
+            line.setZValue(50)
+            self.view_box.addItem(line, ignoreBounds=True)
+        sr, sd = self.grid.pixel_size
+        self.image_rect = QRectF(-sr / 2, -sd / 2, self.grid.columns * sr, self.grid.rows * sd)
+        self.view_box.setRange(self.image_rect, padding=0.0)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+        model.cursor_changed.connect(self._on_cursor)
+        model.display_changed.connect(self._on_display)
+        model.overlays_changed.connect(self._on_overlays)
+        self._on_display()
+        self._show_slice()
+        self.image_item.setRect(self.image_rect)  # after the first image: it scales by its size
+        self._place_crosshair()
+
+    # --- drawing --------------------------------------------------------------------------
+    def current_slice(self) -> np.ndarray:
+        return self.grid.extract(
+            self.model.volume.array, self.slice_index, order=1, fill=self.model.fill_value
+        )
+
+    def _show_slice(self) -> None:
+        window = self.model.window
+        self.image_item.setImage(
+            self.current_slice(), autoLevels=False, levels=(window.low, window.high)
+        )
+        self._draw_overlays()
+
+    def _draw_overlays(self) -> None:
+        shown = [o for o in self.model.overlays if o.visible]
+        while len(self.overlay_items) < len(shown):
+            item = pg.ImageItem(axisOrder="row-major")
+            item.setZValue(10 + len(self.overlay_items))
+            self.view_box.addItem(item)
+            self.overlay_items.append(item)
+        for item, overlay in zip(self.overlay_items, shown):
+            item.setImage(overlay.rgba(self.grid, self.slice_index), autoLevels=False, levels=None)
+            item.setRect(self.image_rect)
+            item.setVisible(True)
+        for item in self.overlay_items[len(shown) :]:
+            item.setVisible(False)
+
+    def _on_display(self) -> None:
+        window = self.model.window
+        self.image_item.setLookupTable(lookup_table(self.model.colormap, self.model.invert))
+        self.image_item.setLevels((window.low, window.high))
+        self.viewport().update()
+
+    def _on_overlays(self) -> None:
+        self._draw_overlays()
+
+    def _on_cursor(self, point: np.ndarray) -> None:
+        index = self.grid.nearest_slice(point)
+        if index != self.slice_index:
+            self.slice_index = index
+            self._show_slice()
+        self._place_crosshair()
+        self.viewport().update()
+
+    def _place_crosshair(self) -> None:
+        column, row, _ = self.grid.from_world(self.model.cursor)
+        sr, sd = self.grid.pixel_size
+        self.v_line.setPos(column * sr)
+        self.h_line.setPos(row * sd)
+
+    # --- gestures -------------------------------------------------------------------------
+    def world_at(self, view_point: QPointF) -> np.ndarray:
+        """LPS point under a ViewBox coordinate, on the current slice."""
+        sr, sd = self.grid.pixel_size
+        return self.grid.to_world(view_point.x() / sr, view_point.y() / sd, self.slice_index)
+
+    def left_click(self, view_point: QPointF) -> None:
+        point = self.world_at(view_point)
+        if self.tool is not None:
+            self.tool("click", self, point)
+            return
+        self.model.set_cursor(point)
+        self.clicked.emit(point)
+
+    def left_drag(self, view_point: QPointF, start: bool, finish: bool) -> None:
+        point = self.world_at(view_point)
+        if self.tool is not None:
+            self.tool("start" if start else "finish" if finish else "move", self, point)
+            return
+        self.model.set_cursor(point)
+
+    def drag_window(self, dx: float, dy: float) -> None:
+        scale = max(self.model.window.width, 1.0) / 256.0
+        self.model.set_window(self.model.window.moved(dy * scale, dx * scale))
+
+    def scroll(self, steps: int) -> None:
+        """Move the crosshair `steps` slices along this view's normal."""
+        self.set_slice(self.slice_index + steps)
+
+    def set_slice(self, index: int) -> None:
+        index = min(max(index, 0), self.grid.slices - 1)
+        column, row, _ = self.grid.from_world(self.model.cursor)
+        self.slice_index = index
+        self._show_slice()
+        self.model.set_cursor(self.grid.to_world(column, row, index))
+        self.viewport().update()
+
+    def set_crosshair_visible(self, visible: bool) -> None:
+        self.v_line.setVisible(visible)
+        self.h_line.setVisible(visible)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom in (factor > 1) or out around the view centre."""
+        self.view_box.scaleBy((1 / factor, 1 / factor))
+
+    def pan(self, dx_mm: float, dy_mm: float) -> None:
+        self.view_box.translateBy((dx_mm, dy_mm))
+
+    def reset_view(self) -> None:
+        self.view_box.setRange(self.image_rect, padding=0.0)
+
+    def keyPressEvent(self, event) -> None:
+        key = event.key()
+        steps = {
+            Qt.Key.Key_Up: 1,
+            Qt.Key.Key_Down: -1,
+            Qt.Key.Key_PageUp: 10,
+            Qt.Key.Key_PageDown: -10,
+        }
+        if key in steps:
+            self.scroll(steps[key])
+        elif key == Qt.Key.Key_Home:
+            self.set_slice(0)
+        elif key == Qt.Key.Key_End:
+            self.set_slice(self.grid.slices - 1)
+        else:
+            super().keyPressEvent(event)
+
+    # --- screen geometry (what tests and tools ask) ---------------------------------------
+    def screen_position(self, xyz: np.ndarray | tuple[float, float, float]) -> QPoint:
+        """Widget pixel where an LPS point (projected onto this plane) is drawn."""
+        column, row, _ = self.grid.from_world(xyz)
+        sr, sd = self.grid.pixel_size
+        scene = self.view_box.mapViewToScene(QPointF(column * sr, row * sd))
+        viewport_point = self.mapFromScene(scene)
+        return self.viewport().mapTo(self, viewport_point)
+
+    # --- readouts -------------------------------------------------------------------------
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        point = self.world_at(self.view_box.mapSceneToView(scene_pos))
+        self._readout_text = self.readout_at(point)
+        self.readout.emit(self._readout_text)
+        self.viewport().update()
+
+    def readout_at(self, point: np.ndarray) -> str:
+        """ "x y z mm | [i, j, k] | value units | overlay" for an LPS point."""
+        from workstation.gui.readouts import readout_text
+
+        return readout_text(self.model, point)
+
+    def drawForeground(self, painter: QPainter, rect) -> None:
+        super().drawForeground(painter, rect)
+        from workstation.gui.readouts import paint_view_texts
+
+        painter.save()
+        painter.resetTransform()
+        paint_view_texts(painter, self, self._readout_text)
+        painter.restore()
+
+    def text_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(max(7.0, min(11.0, self.height() / 45)))
+        return font
