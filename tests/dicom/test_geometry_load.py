@@ -175,3 +175,16 @@ def test_order_never_comes_from_instance_number_or_names(tmp_path):
     z = [f.position[2] for f in stack]
     assert z == sorted(z)
     assert [f.instance_number for f in stack] == [6, 5, 4, 3, 2, 1]
+
+
+def test_stack_geometry_matches_the_loaded_volume_without_reading_pixels(tmp_path):
+    from workstation.dicom.stacks import stack_geometry
+
+    series = write_analytic_series(tmp_path, tilt_deg=10.0, orientation="sagittal", shape=(6, 8, 9))
+    frames = frames_of(series.paths)
+    volume = load_frames(frames)
+    for path in series.paths:
+        path.unlink()  # `show` works from the index alone
+    grid, warnings = stack_geometry(frames)
+    assert volume.geometry.is_close(grid)
+    assert warnings == volume.warnings and any("gantry tilt" in w for w in warnings)

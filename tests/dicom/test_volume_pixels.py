@@ -112,6 +112,7 @@ def test_rgb_keeps_colour_beside_luminance(tmp_path):
     volume = load_frames(read_header(path).frames)
     rgb = ds.pixel_array
     assert volume.metadata["rgb"].shape == rgb.shape
+    assert volume.array.dtype == np.int16
     np.testing.assert_array_equal(volume.metadata["rgb"], rgb)
     luminance = np.rint(rgb @ np.array([0.299, 0.587, 0.114]))
     np.testing.assert_array_equal(volume.array, luminance)
@@ -148,3 +149,30 @@ def test_unsupported_transfer_syntax_names_file_and_syntax(tmp_path):
         load_frames(frames)
     assert caught.value.path == str(series.paths[0])
     assert "1.2.840.10008.1.2.4.100" in caught.value.reason
+
+
+def test_demo_ct_phantom_loads_in_hounsfield_units(tmp_path):
+    from workstation.testing.phantoms import LABELS, ct_phantom, write_ct_phantom_series
+
+    shape, spacing = (12, 64, 64), (1.5, 1.5, 5.0)
+    paths = write_ct_phantom_series(tmp_path, shape=shape, spacing=spacing, patient_id="DEMO-9")
+    header = read_header(paths[0])
+    assert header.patient_id == "DEMO-9" and header.synthetic
+    assert header.sop_class_uid == "1.2.840.10008.5.1.4.1.1.2"
+    volume = load_frames(frames_of(paths))
+    hu, labels = ct_phantom(shape, spacing)
+    np.testing.assert_array_equal(volume.array, hu)
+    assert volume.spacing == spacing and volume.metadata["units"] == "HU"
+    medians = {LABELS[v]: np.median(hu[labels == v]) for v in np.unique(labels) if v}
+    assert medians["lung"] < -700 < medians["body"] < 100 < medians["bone"]
+    assert "lesion" in medians and "liver" in medians
+
+
+def test_demo_mr_phantom_loads_as_unsigned_mr(tmp_path):
+    from workstation.testing.phantoms import write_mr_phantom_series
+
+    paths = write_mr_phantom_series(tmp_path, shape=(6, 48, 48), spacing=(2.0, 2.0, 5.0))
+    volume = load_frames(frames_of(paths))
+    assert volume.shape == (6, 48, 48) and volume.metadata["modality"] == "MR"
+    assert volume.array.dtype == np.int16 and volume.array.min() >= 0
+    assert volume.array.max() > 500  # fluid-bright lesions and kidneys

@@ -65,7 +65,10 @@ class LabelMap(Result):
         return {label.value: found.get(label.value, 0) * voxel_ml for label in self.labels}
 
     def summary(self) -> str:
-        parts = [f"{label.name} {ml:.2f} mL" for label, ml in zip(self.labels, self.volumes_ml().values())]
+        parts = [
+            f"{label.name} {ml:.2f} mL"
+            for label, ml in zip(self.labels, self.volumes_ml().values())
+        ]
         return f"label map {self.name}: " + (", ".join(parts) or "no labels")
 
 

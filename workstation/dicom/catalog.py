@@ -13,7 +13,8 @@ from typing import Any
 
 from workstation.core.refs import SeriesRef
 from workstation.core.volume import Volume
-from workstation.dicom.index import open_index, series_frames, split_stacks
+from workstation.dicom.index import open_index
+from workstation.dicom.index_series import series_frames, split_stacks
 from workstation.dicom.records import DicomProblem, FrameRecord
 
 

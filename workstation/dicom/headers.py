@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -177,6 +179,7 @@ def _build_header(
     value_offset: int | None,
 ) -> InstanceHeader:
     meta = getattr(ds, "file_meta", None)
+    ds = _FastView(ds)  # type: ignore[assignment]
     sop_class = str(ds.get("SOPClassUID", "") or getattr(meta, "MediaStorageSOPClassUID", "") or "")
     if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
         raise DicomProblem(
@@ -191,7 +194,7 @@ def _build_header(
     for keyword in ("SeriesInstanceUID", "StudyInstanceUID", "Rows", "Columns", "BitsAllocated"):
         if ds.get(keyword) in (None, ""):
             raise DicomProblem(name, f"missing {keyword}, needed to show the image")
-    syntax = _transfer_syntax(ds)
+    syntax = _transfer_syntax(ds.dataset)  # type: ignore[attr-defined]
     warnings: list[str] = []
     frames = _frame_records(
         name, ds, sop_class, sop_uid, syntax, pixel_tag, pixel_length, value_offset, warnings
@@ -233,8 +236,8 @@ def _frame_records(
     value_offset: int | None,
     warnings: list[str],
 ) -> list[FrameRecord]:
-    rows, columns = int(ds.Rows), int(ds.Columns)
-    bits_allocated = int(ds.BitsAllocated)
+    rows, columns = int(ds.get("Rows")), int(ds.get("Columns"))
+    bits_allocated = int(ds.get("BitsAllocated"))
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     n_frames = _int_or_none(ds.get("NumberOfFrames")) or 1
     if rows <= 0 or columns <= 0:
@@ -429,6 +432,50 @@ def _offset_along_normal(
 
 
 # --- small value helpers ------------------------------------------------------------------------
+_FAST_STRING_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI"}
+_TEXT_VRS = {"LO", "PN", "SH"}  # decoded with the character set; the others are ASCII
+_ENCODINGS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
+_BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i"}
+
+
+class _FastView:
+    """`Dataset.get` for a top-level dataset, decoding plain string and integer elements straight
+    from their raw bytes. pydicom's general conversion costs more than parsing the file, and
+    indexing reads ~35 elements per file; anything unusual (sequences, ambiguous VRs, other
+    character sets, deferred values) still goes through pydicom.
+    """
+
+    def __init__(self, ds: Dataset) -> None:
+        self.dataset = ds
+        self.file_meta = getattr(ds, "file_meta", None)
+        charset = ds.get("SpecificCharacterSet") or ""
+        charset = charset if isinstance(charset, str) else "\\".join(charset)
+        self._encoding = _ENCODINGS.get(str(charset).strip())
+
+    def __contains__(self, keyword: str) -> bool:
+        return keyword in self.dataset
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        tag = tag_for_keyword(keyword)
+        raw = self.dataset.get_item(tag) if tag is not None else None  # unconverted
+        if isinstance(raw, RawDataElement) and raw.value is not None:
+            vr = raw.VR or dictionary_VR(tag)
+            if vr in _FAST_STRING_VRS and (vr not in _TEXT_VRS or self._encoding):
+                text = bytes(raw.value).decode(self._encoding or "latin-1", errors="replace")
+                parts = [part.strip(" \x00") for part in text.split("\\")]
+                if parts == [""]:
+                    return ""
+                return parts[0] if len(parts) == 1 else parts
+            if vr in _BINARY and len(raw.value) % struct.calcsize(_BINARY[vr]) == 0:
+                order = "<" if raw.is_little_endian else ">"
+                count = len(raw.value) // struct.calcsize(_BINARY[vr])
+                values = struct.unpack(f"{order}{count}{_BINARY[vr]}", raw.value)
+                if not values:
+                    return default
+                return values[0] if count == 1 else list(values)
+        return self.dataset.get(keyword, default)
+
+
 def _first_item(ds: Dataset, keyword: str) -> Dataset | None:
     seq = ds.get(keyword)
     return seq[0] if seq else None

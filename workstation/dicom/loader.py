@@ -173,7 +173,8 @@ def _fill_file(task: _Task, array: np.ndarray, rgb: np.ndarray | None) -> bool:
             )
         if rgb is not None:
             rgb[slot] = values.reshape(rgb.shape[1:])
-            values = np.rint(values.reshape(frame.rows, frame.columns, -1)[..., :3] @ LUMA)
+            luma = values.reshape(frame.rows, frame.columns, -1)[..., :3] @ LUMA
+            values = np.rint(luma).astype(np.int64)  # whole numbers: int16 when they fit
         if not _finish(values, array[slot], frame):
             return False
     return True

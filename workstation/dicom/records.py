@@ -1,4 +1,4 @@
-"""What indexing learns from a DICOM file's header, kept so a series loads without re-reading headers.
+"""What indexing learns from a DICOM header, kept so a series loads without re-reading headers.
 
 The unit is a frame: one 2-D image. A classic single-frame file holds one; an enhanced multi-frame
 file holds many, each with its own position, orientation and rescale from the per-frame functional

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workstation.core.volume import Geometry
 from workstation.dicom.records import FrameRecord
 
 DUPLICATE_TOLERANCE_MM = 0.01
@@ -216,6 +217,14 @@ def plan_stack(stack: Sequence[FrameRecord]) -> StackPlan:
     )
 
 
+def stack_geometry(stack: Sequence[FrameRecord]) -> tuple[Geometry, list[str]]:
+    """The grid a stack loads onto and the loader's geometry warnings, without reading pixels
+    (for `workstation show`); the biggest stack when `stack` holds several."""
+    plan = plan_stack(group_stacks(stack)[0])
+    grid = Geometry(plan.shape, plan.spacing, plan.origin, tuple(plan.direction.ravel()))
+    return grid, list(plan.warnings)
+
+
 def _in_plane_spacing(frames: list[FrameRecord], warnings: list[str]) -> tuple[float, float]:
     """(column spacing, row spacing): DICOM PixelSpacing is (row spacing, column spacing)."""
     spacings = {f.pixel_spacing for f in frames}
@@ -234,18 +243,17 @@ def _in_plane_spacing(frames: list[FrameRecord], warnings: list[str]) -> tuple[f
 def _drop_duplicates(
     frames: list[FrameRecord], normal: np.ndarray, warnings: list[str]
 ) -> list[FrameRecord]:
-    """One frame per position: the first in stack order (InstanceNumber, SOP UID) is kept."""
+    """One frame per slice location along the normal: the first in stack order is kept."""
     kept: list[FrameRecord] = []
     dropped: list[FrameRecord] = []
+    last = None
     for frame in frames:
-        if (
-            kept
-            and np.linalg.norm(np.subtract(frame.position, kept[-1].position))
-            <= DUPLICATE_TOLERANCE_MM
-        ):
+        distance = float(np.dot(normal, frame.position))  # type: ignore[arg-type]
+        if last is not None and abs(distance - last) <= DUPLICATE_TOLERANCE_MM:
             dropped.append(frame)
         else:
             kept.append(frame)
+            last = distance
     if dropped:
         names = ", ".join(_frame_name(f) for f in dropped[:5])
         more = "" if len(dropped) <= 5 else f" and {len(dropped) - 5} more"

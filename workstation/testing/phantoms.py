@@ -441,7 +441,9 @@ def _dcmtk_compress(ds: object, path: Path, options: Sequence[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         plain = Path(scratch) / "plain.dcm"
         ds.save_as(plain, enforce_file_format=True)
-        subprocess.run(["dcmcjpeg", *options, str(plain), str(path)], check=True, capture_output=True)
+        subprocess.run(
+            ["dcmcjpeg", *options, str(plain), str(path)], check=True, capture_output=True
+        )
 
 
 # --- realistic demo phantoms -------------------------------------------------------------------

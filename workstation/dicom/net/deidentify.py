@@ -125,7 +125,7 @@ def _remove(dataset: Dataset, should_remove) -> None:
 def _apply_action(owner: Dataset, element: DataElement, action: str) -> None:
     if "U" in action and (element.VR == "UI" or action.endswith("U*")):
         return  # dicognito replaced the UIDs (also those inside referencing sequences)
-    if "Z" in action or action == "X*":
+    if "Z" in action:
         element.value = DicomSequence() if element.VR == "SQ" else _empty(element.VR)
     elif "D" in action:
         element.value = _dummy(element.VR)

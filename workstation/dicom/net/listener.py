@@ -31,7 +31,11 @@ DEFAULT_PORT = 11112
 
 
 class Listener:
-    """Start with `start()`, stop with `stop()` (or use it as a context manager)."""
+    """Start with `start()`, stop with `stop()` (or use it as a context manager).
+
+    `on_received(ReceivedInstance)` is called once per object after it is stored and indexed,
+    from a background thread: a GUI re-emits it as a Qt signal to refresh the study browser.
+    """
 
     def __init__(
         self,

@@ -135,12 +135,17 @@ def _check_native_pixels(ds) -> None:
         )
 
 
+_made_folders: set[Path] = set()
+
+
 def write_atomically(store_dir: Path, encoded: bytes, study: str, series: str, sop: str) -> Path:
     """Write the bytes under a temporary name, then rename into place (never half a file)."""
     final = instance_path(store_dir, study, series, sop)
     incoming = Path(store_dir) / FILES_DIR / INCOMING_DIR
-    incoming.mkdir(parents=True, exist_ok=True)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (incoming, final.parent):
+        if folder not in _made_folders or not folder.is_dir():  # mkdir costs ~1 ms per call
+            folder.mkdir(parents=True, exist_ok=True)
+            _made_folders.add(folder)
     temporary = incoming / f"{uuid.uuid4().hex}.part"
     try:
         with open(temporary, "wb") as handle:
@@ -161,6 +166,11 @@ def _index_paths(store_dir: Path, paths: list[Path]) -> bool:
         return False
     index_paths(store_dir, [str(p) for p in paths], copy=False)
     return True
+
+
+def _warm_up() -> None:
+    """Import the indexer in the helper process while the transfer is being set up."""
+    import workstation.dicom.index  # noqa: F401
 
 
 def _index_in_worker(store_dir: str, paths: list[str]) -> bool:
@@ -193,6 +203,7 @@ class ArrivalIndexer:
             from concurrent.futures import ProcessPoolExecutor
 
             self._worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._worker.submit(_warm_up)  # start it now, not when the first object arrives
         self._queue: queue.Queue[ReceivedInstance | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="pacs-indexer", daemon=True)
         self._thread.start()
@@ -272,7 +283,9 @@ class InstanceReceiver:
 
     def handle_store(self, event) -> int:
         """pynetdicom EVT_C_STORE handler; returns the C-STORE status for the peer."""
-        calling_ae = str(event.assoc.requestor.ae_title).strip()
+        # The sender: the peer that called us (listener), or the node we called (C-GET).
+        peer = event.assoc.acceptor if event.assoc.is_requestor else event.assoc.requestor
+        calling_ae = str(peer.ae_title).strip()
         try:
             encoded = event.encoded_dataset(include_meta=True)
             study, series, sop = check_encoded(

@@ -291,9 +291,18 @@ def retrieve(
     """
     store_dir = Path(store_dir)
     report = RetrieveReport(node.name, "C-MOVE" if move else "C-GET")
-    images = find(node, "image", study_uid=study_uid, series_uid=series_uid, ae_title=ae_title)
+    # The indexing process starts while the node lists the instances.
+    indexer = None if move else ArrivalIndexer(store_dir, on_received)
+    try:
+        images = find(node, "image", study_uid=study_uid, series_uid=series_uid, ae_title=ae_title)
+    except BaseException:
+        if indexer is not None:
+            indexer.close()
+        raise
     report.expected = [row["SOPInstanceUID"] for row in images]
     if not report.expected:
+        if indexer is not None:
+            indexer.close()
         what = f"series {series_uid}" if series_uid else f"study {study_uid}"
         raise PacsError(f"node {node.name!r} has no instances for {what}")
     sop_classes = sorted({row["SOPClassUID"] for row in images if row["SOPClassUID"]})
@@ -307,7 +316,7 @@ def retrieve(
         listen = (listen_host, port)
         _move(store_dir, node, identifier, report, ae_title, listen, progress, on_received, started)
     else:
-        _get(store_dir, node, identifier, sop_classes, report, ae_title, progress, on_received)
+        _get(store_dir, node, identifier, sop_classes, report, ae_title, progress, indexer)
     report.seconds = time.perf_counter() - started
     report.bytes = sum(p.stat().st_size for p in report.paths if p.exists())
     if report.missing:
@@ -339,7 +348,7 @@ def _get(
     report: RetrieveReport,
     ae_title: str,
     progress: Progress | None,
-    on_received: Callable[[ReceivedInstance], None] | None,
+    indexer: ArrivalIndexer,
 ) -> None:
     ae = _client(ae_title)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
@@ -348,7 +357,6 @@ def _get(
     for sop_class in classes[:120]:
         ae.add_requested_context(sop_class, ALL_SYNTAXES)
         roles.append(build_role(sop_class, scp_role=True))
-    indexer = ArrivalIndexer(store_dir, on_received)
     receiver = InstanceReceiver(store_dir, indexer)
     receiver.after_store = _progress_hook(report, progress)
     try:

@@ -66,11 +66,19 @@ class Encoding:
 
 def choose_encoding(values: np.ndarray) -> Encoding:
     """Integers that fit 16 bits are stored as they are (slope 1); anything else is scaled
-    linearly into int16, which keeps about 1/65535 of the value range."""
-    finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
-    lo = float(finite.min()) if finite.size else 0.0
-    hi = float(finite.max()) if finite.size else 0.0
-    integral = np.issubdtype(values.dtype, np.integer) or bool(np.all(np.mod(finite, 1) == 0))
+    linearly into int16, which keeps about 1/65535 of the value range. Works slice by slice so
+    a large float volume is never copied whole."""
+    is_int = np.issubdtype(values.dtype, np.integer)
+    lo, hi, integral = np.inf, -np.inf, True
+    for plane in values:
+        finite = plane if is_int else plane[np.isfinite(plane)]
+        if finite.size == 0:
+            continue
+        lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+        if not is_int and integral and np.any(np.mod(finite, 1) != 0):
+            integral = False
+    if not np.isfinite(lo):
+        lo, hi = 0.0, 0.0
     if integral and lo >= -32768 and hi <= 32767:
         return Encoding(np.dtype(np.int16), 1.0, 0.0)
     if integral and lo >= 0 and hi <= 65535:
@@ -110,7 +118,6 @@ def write_image_series(
     modality = (modality or "OT").upper()
     sop_class = sop_class_for(modality)
     encoding = choose_encoding(volume.array)
-    stored = encoding.encode(volume.array)
     description = series_description
     if generated and "SYNTHETIC" not in description.upper():
         description = f"SYNTHETIC {description}".strip()
@@ -124,13 +131,13 @@ def write_image_series(
         "now": now,
     }
     common = _patient_and_study(source, generated, now)
-    window = window or _default_window(volume, encoding, stored)
+    window = window or _default_window(volume, encoding)
     paths = []
     for k in range(volume.shape[0]):
         ds = _slice_dataset(
             volume,
             k,
-            stored[k],
+            encoding.encode(volume.array[k]),
             encoding,
             sop_class,
             series,
@@ -189,13 +196,15 @@ def _patient_and_study(
     return values
 
 
-def _default_window(volume: Volume, encoding: Encoding, stored: np.ndarray) -> tuple[float, float]:
+def _default_window(volume: Volume, encoding: Encoding) -> tuple[float, float]:
+    """The volume's own window when it has one, else its stored value range."""
     meta = volume.metadata or {}
     center, width = meta.get("window_center"), meta.get("window_width")
     if center is not None and width is not None:
         return float(center), float(width)
-    lo = float(stored.min()) * encoding.slope + encoding.intercept
-    hi = float(stored.max()) * encoding.slope + encoding.intercept
+    ranges = [(int(p.min()), int(p.max())) for p in map(encoding.encode, volume.array)]
+    lo, hi = float(min(r[0] for r in ranges)), float(max(r[1] for r in ranges))
+    lo, hi = lo * encoding.slope + encoding.intercept, hi * encoding.slope + encoding.intercept
     return (lo + hi) / 2.0, max(hi - lo, 1.0)
 
 

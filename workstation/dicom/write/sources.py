@@ -27,17 +27,38 @@ class SourceProblem(ValueError):
 
 @dataclass
 class FramePlacement:
-    """Where one source frame's pixels are in the result's array: integer index arrays."""
+    """Where one source frame's pixels are in the result's array: pixel (r, c) of the frame is
+    voxel ``origin + r * step_r + c * step_c`` (integer (i, j, k) vectors), so a frame is
+    extracted without storing index arrays."""
 
     path: str
     frame: int  # 0-based frame within the file
-    k: np.ndarray
-    j: np.ndarray
-    i: np.ndarray
-    slice_index: float  # mean k, for ordering
+    rows: int
+    columns: int
+    origin: tuple[int, int, int]
+    step_r: tuple[int, int, int]
+    step_c: tuple[int, int, int]
+
+    @property
+    def slice_index(self) -> float:
+        """Mean k of the frame's pixels, for ordering frames along the stack."""
+        return (
+            self.origin[2]
+            + (self.rows - 1) / 2 * self.step_r[2]
+            + (self.columns - 1) / 2 * self.step_c[2]
+        )
 
     def take(self, array: np.ndarray) -> np.ndarray:
-        return array[self.k, self.j, self.i]
+        """The frame's pixels from a [z, y, x] array on the result's grid, shape (rows, columns)."""
+        i0, j0, k0 = self.origin
+        if self.step_c == (1, 0, 0) and self.step_r == (0, 1, 0):  # the usual case: a k-slice
+            return array[k0, j0 : j0 + self.rows, i0 : i0 + self.columns]
+        r = np.arange(self.rows)[:, None]
+        c = np.arange(self.columns)[None, :]
+        i = i0 + r * self.step_r[0] + c * self.step_c[0]
+        j = j0 + r * self.step_r[1] + c * self.step_c[1]
+        k = k0 + r * self.step_r[2] + c * self.step_c[2]
+        return array[k, j, i]
 
 
 @dataclass
@@ -164,20 +185,18 @@ def _place(
     origin = grid.world_to_index(position)
     step_c = grid.world_to_index(position + spacing[1] * row_cosine) - origin
     step_r = grid.world_to_index(position + spacing[0] * column_cosine) - origin
-    r = np.arange(rows, dtype=float)[:, None, None]
-    c = np.arange(columns, dtype=float)[None, :, None]
-    ijk = origin + c * step_c + r * step_r  # (rows, columns, 3)
-    rounded = np.rint(ijk)
-    off_grid = float(np.abs(ijk - rounded).max()) if ijk.size else 0.0
+    steps = np.rint([step_r, step_c])
+    start = np.rint(origin)
+    corners = [(r, c) for r in (0, rows - 1) for c in (0, columns - 1)]
+    exact = np.array([origin + r * step_r + c * step_c for r, c in corners])
+    snapped = np.array([start + r * steps[0] + c * steps[1] for r, c in corners])
+    off_grid = float(np.abs(exact - snapped).max())
     nz, ny, nx = grid.shape
-    idx = rounded.astype(np.int64)
-    inside = (
-        (idx[..., 0] >= 0).all()
-        and (idx[..., 0] < nx).all()
-        and (idx[..., 1] >= 0).all()
-        and (idx[..., 1] < ny).all()
-        and (idx[..., 2] >= 0).all()
-        and (idx[..., 2] < nz).all()
+    inside = bool(
+        (snapped >= 0).all()
+        and (snapped[:, 0] < nx).all()
+        and (snapped[:, 1] < ny).all()
+        and (snapped[:, 2] < nz).all()
     )
     if off_grid > _ON_GRID_TOL or not inside:
         where = (
@@ -193,11 +212,16 @@ def _place(
     return FramePlacement(
         path=path,
         frame=frame,
-        k=idx[..., 2],
-        j=idx[..., 1],
-        i=idx[..., 0],
-        slice_index=float(ijk[..., 2].mean()),
+        rows=rows,
+        columns=columns,
+        origin=_ints(start),
+        step_r=_ints(steps[0]),
+        step_c=_ints(steps[1]),
     )
+
+
+def _ints(values: np.ndarray) -> tuple[int, int, int]:
+    return tuple(int(v) for v in values)  # type: ignore[return-value]
 
 
 def _check_complete(placements: Sequence[FramePlacement], grid: Geometry, ref: SeriesRef) -> None:
