@@ -118,6 +118,7 @@ def test_get_series_stores_and_indexes_each_instance_with_progress(tmp_path, pac
     store = _store_with_node(tmp_path, pacs)
     series_uid = pacs.series_uids[0]
     seen: list[tuple[int, int]] = []
+    arrived = []
     report = retrieve(
         store,
         _node(store),
@@ -125,9 +126,11 @@ def test_get_series_stores_and_indexes_each_instance_with_progress(tmp_path, pac
         series_uid,
         ae_title=OUR_AE,
         progress=lambda done, total, uid: seen.append((done, total)),
+        on_received=arrived.append,
     )
     assert report.complete, report.to_dict()
     assert seen == [(i, 6) for i in range(1, 7)]
+    assert {r.calling_ae for r in arrived} == {pacs.orthanc.ae_title}
     files = _stored_files(store)
     assert len(files) == 6
     assert {dcmread(f).SeriesInstanceUID for f in files} == {series_uid}

@@ -48,10 +48,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=_show)
 
     export = subparsers.add_parser(
-        "export", help="write a series to .nii, .nii.gz, .nrrd or .mha (NIfTI in RAS)"
+        "export",
+        help="write a series to .nii, .nii.gz, .nrrd or .mha (NIfTI in RAS), or as DICOM files",
     )
     export.add_argument("series_id", metavar="SERIES_UID", help="SeriesInstanceUID, or UID#N")
-    export.add_argument("out", metavar="OUT", help="output file; the suffix picks the format")
+    export.add_argument(
+        "out",
+        metavar="OUT",
+        help="output file (its suffix picks the format), or a DICOM folder",
+    )
+    export.add_argument(
+        "--format",
+        choices=("auto", "dicom"),
+        default="auto",
+        help="auto: from OUT's suffix; dicom: copy the series' DICOM files into the folder OUT",
+    )
+    export.add_argument(
+        "--deidentify",
+        action="store_true",
+        help="with --format dicom: apply the DICOM PS3.15 basic confidentiality profile",
+    )
     export.set_defaults(func=_export)
 
 
@@ -203,6 +219,10 @@ def _load_failure(series_id: str, error: Exception) -> int:
 def _export(args: argparse.Namespace) -> int:
     from workstation.dicom.catalog import Catalog
 
+    if args.format == "dicom":
+        return _export_dicom(args)
+    if args.deidentify:
+        return fail("--deidentify applies to --format dicom (image formats carry no identity)")
     out = Path(args.out)
     suffix = next((s for s in EXPORT_SUFFIXES if out.name.lower().endswith(s)), None)
     if suffix is None:
@@ -216,6 +236,18 @@ def _export(args: argparse.Namespace) -> int:
             return _load_failure(args.series_id, error)
     write_volume(volume, out, suffix)
     print(f"wrote {out}")
+    return 0
+
+
+def _export_dicom(args: argparse.Namespace) -> int:
+    from workstation.dicom.export_dicom import ExportError, export_dicom
+
+    try:
+        written = export_dicom(store_dir(args), args.series_id, Path(args.out), args.deidentify)
+    except (ExportError, LookupError) as error:
+        return fail(str(error))
+    note = " (de-identified)" if args.deidentify else ""
+    print(f"wrote {len(written)} DICOM file(s) to {args.out}{note}")
     return 0
 
 
