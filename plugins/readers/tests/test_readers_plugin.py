@@ -70,13 +70,13 @@ def test_broken_files_name_the_file(tmp_path):
 
     bad = tmp_path / "broken.nii.gz"
     bad.write_bytes(b"not a nifti file at all")
-    with pytest.raises(ReadError, match="broken.nii.gz"):
+    with pytest.raises(ReadError, match=r"broken\.nii\.gz"):
         read_nifti(str(bad))
     bad_nrrd = tmp_path / "broken.nrrd"
     bad_nrrd.write_text("NRRD0004\ntype: what\n")
-    with pytest.raises(ReadError, match="broken.nrrd"):
+    with pytest.raises(ReadError, match=r"broken\.nrrd"):
         read_itk(str(bad_nrrd))
-    with pytest.raises(ReadError, match="missing.mha: no such file"):
+    with pytest.raises(ReadError, match=r"missing\.mha: no such file"):
         read_itk(str(tmp_path / "missing.mha"))
 
 
@@ -92,6 +92,7 @@ def test_readers_are_registered_for_their_extensions(plugin_manager_factory):
 def test_workstation_input_path_uses_the_reader(tmp_path, plugin_manager_factory):
     """What `workstation run --input scan.nii.gz` does: the file is opened by this plugin."""
     import nibabel as nib
+
     from workstation.plugins.inputs import from_path
 
     original = _oblique_volume()
