@@ -54,6 +54,7 @@ def workstation_analyses():
         _spec("sample.pid", "pid", returns=["report"]),
         _spec("sample.records", "records", inputs=[InputKind.PATIENT_RECORDS], returns=["report"]),
         _spec("sample.seeded", "seeded", returns=["measurements"]),
+        _spec("sample.gpu_busy", "busy", device="prefers_gpu", returns=["measurements"]),
     ]
 
 
@@ -108,6 +109,13 @@ def pid(ctx):
 
 def records(ctx):
     return Report(name="r", text=f"{ctx.patient_id}: {len(ctx.records())} records")
+
+
+def busy(ctx):
+    start = time.monotonic()
+    time.sleep(0.2)
+    return Measurements(name="span", columns=["start", "end", "device"],
+                        rows=[[start, time.monotonic(), ctx.device]])
 
 
 def seeded(ctx):

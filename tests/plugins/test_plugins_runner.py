@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -250,3 +256,82 @@ def test_isolated_cancel_cooperative_then_killed(
         assert "did not stop within 0.5 s" in box["o"].error
     assert recorded(store, box["o"].run_id).outcome == "cancelled"
     assert isolated_runner.run("sample.threshold", AnalysisInputs(volume=ct_volume)).ok
+
+
+def test_in_process_time_limit_stops_a_cooperative_analysis(runner, ct_volume, store) -> None:
+    outcome = runner.run("sample.cooperative", AnalysisInputs(volume=ct_volume), timeout=0.3)
+    assert outcome.outcome == "timed out"
+    assert outcome.error == "timed out after 0.3 s"
+    assert recorded(store, outcome.run_id).outcome == "timed out"
+
+
+def test_one_gpu_job_at_a_time(runner, ct_volume, monkeypatch) -> None:
+    monkeypatch.setattr(devices, "available_gpus", lambda: ("cuda",))
+    outcomes = []
+    threads = [
+        threading.Thread(
+            target=lambda: outcomes.append(
+                runner.run("sample.gpu_busy", AnalysisInputs(volume=ct_volume))
+            )
+        )
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    spans = sorted(o.results[0].rows[0] for o in outcomes)
+    assert [device for _, _, device in spans] == ["cuda"] * 3
+    for (_, end, _), (start, _, _) in itertools.pairwise(spans):
+        assert start >= end  # each GPU job started after the previous one finished
+
+
+GPU_PLUGIN = """
+import sys
+from workstation.plugins.api import AnalysisSpec, Report, hookimpl
+
+WORKSTATION_PLUGIN_API = "1.0"
+
+
+@hookimpl
+def workstation_analyses():
+    return [AnalysisSpec(id="probe.gpu", title="GPU", version="1", entry=__name__ + ":run",
+                         device="prefers_gpu", inputs=["patient_records"], returns=["report"])]
+
+
+def run(ctx):
+    return Report(name="device", text=ctx.device)
+"""
+
+HOST = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import probe_gpu_plugin
+from workstation.plugins.context import AnalysisInputs
+from workstation.plugins.manager import load_registry
+from workstation.plugins.runner import Runner
+
+with Runner(load_registry([probe_gpu_plugin]), isolated=True) as runner:
+    outcome = runner.run("probe.gpu", AnalysisInputs(patient_id="P1", records=list))
+print(json.dumps([outcome.outcome, outcome.device, outcome.results[0].text,
+                  "torch" in sys.modules]))
+"""
+
+
+@pytest.mark.slow
+def test_isolated_device_choice_keeps_torch_out_of_the_host(tmp_path) -> None:
+    """The worker imports torch to list GPUs; the host (the GUI) never does."""
+    (tmp_path / "probe_gpu_plugin.py").write_text(GPU_PLUGIN)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", HOST, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome, device, seen, host_has_torch = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome == "succeeded" and device == seen
+    assert device in ("cpu", "cuda", "mps")
+    assert host_has_torch is False

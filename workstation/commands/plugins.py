@@ -69,7 +69,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N or mps"
     )
     run.add_argument("--isolated", action="store_true", help="run in a separate worker process")
-    run.add_argument("--timeout", type=float, metavar="S", help="time limit in seconds")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="time limit in seconds (default: the analysis's own; 0 = no limit)",
+    )
+    run.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="model weights to use instead of the plugin's own (bundle folder or checkpoint)",
+    )
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--json", action="store_true", help="print the outcome as JSON on stdout")
     run.set_defaults(func=_run)
@@ -176,6 +186,7 @@ def _run(args: argparse.Namespace) -> int:
                     params=params,
                     device=args.device,
                     timeout=args.timeout,
+                    weights=args.weights,
                     seed=args.seed,
                     out_dir=args.out,
                     on_progress=progress.progress,

@@ -34,6 +34,7 @@ from workstation.plugins.declarations import (
     ReaderSpec,
 )
 from workstation.plugins.hookspecs import ENTRY_POINT_GROUP, hookimpl
+from workstation.plugins.training import TrainContext, TrainingRefused
 from workstation.plugins.version import API_VERSION, API_VERSION_ATTRIBUTE
 
 __all__ = [
@@ -64,6 +65,8 @@ __all__ = [
     "RunContext",
     "SeriesRef",
     "TimeSeries",
+    "TrainContext",
+    "TrainingRefused",
     "Volume",
     "hookimpl",
 ]

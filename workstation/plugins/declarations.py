@@ -157,6 +157,11 @@ class AnalysisSpec:
     - `device`: "cpu" (never touches a GPU), "prefers_gpu" or "needs_gpu" (refused without one).
     - `weights`: a file/folder path, or "package:relative/path" inside an installed package.
     - `timeout`: default time limit in seconds (None = no limit); the user may override it.
+    - `inputs_optional`: the analysis also runs with none of its `inputs` given (a generator
+      that may take a series to match but needs none).
+    - `train_entry`: "module:function" run by ``workstation train`` as
+      ``function(ctx: TrainContext) -> None`` to train this analysis's model on series the user
+      chose (see `workstation.plugins.training`); None when the analysis cannot be trained.
     """
 
     id: str
@@ -170,6 +175,8 @@ class AnalysisSpec:
     device: str = "cpu"
     weights: str | None = None
     timeout: float | None = 600.0
+    inputs_optional: bool = False
+    train_entry: str | None = None
 
     def __post_init__(self) -> None:
         where = f"analysis {self.id!r}"
@@ -181,6 +188,10 @@ class AnalysisSpec:
             raise DeclarationError(f"{where}: title and version are required")
         if not isinstance(self.entry, str) or not _ENTRY.match(self.entry):
             raise DeclarationError(f"{where}: entry {self.entry!r} must be 'module:function'")
+        if self.train_entry is not None and not _ENTRY.match(str(self.train_entry)):
+            raise DeclarationError(
+                f"{where}: train_entry {self.train_entry!r} must be 'module:function'"
+            )
         try:
             kinds = tuple(InputKind(k) for k in _as_tuple(self.inputs))
         except ValueError as error:
@@ -247,6 +258,8 @@ class AnalysisSpec:
             "weights": self.weights,
             "timeout": self.timeout,
             "entry": self.entry,
+            "inputs_optional": self.inputs_optional,
+            "train_entry": self.train_entry,
         }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Callable
 
 GPU_DEVICES = ("cuda", "mps")
 
@@ -34,9 +35,16 @@ def available_gpus() -> tuple[str, ...]:
     return tuple(found)
 
 
-def select_device(analysis_id: str, need: str, requested: str = "auto") -> str:
+def select_device(
+    analysis_id: str,
+    need: str,
+    requested: str = "auto",
+    probe: Callable[[], tuple[str, ...]] | None = None,
+) -> str:
     """The device string for a run. `need` is the analysis's declared "cpu", "prefers_gpu" or
-    "needs_gpu"; `requested` is "auto", "cpu", "cuda", "cuda:N" or "mps"."""
+    "needs_gpu"; `requested` is "auto", "cpu", "cuda", "cuda:N" or "mps". `probe` lists the
+    GPUs (default: `available_gpus` here; the isolated runner asks its worker, so the host
+    process never imports torch); it is called only when a GPU could be used."""
     requested = (requested or "auto").strip().lower()
     if need == "cpu":
         if requested in ("auto", "cpu"):
@@ -48,7 +56,7 @@ def select_device(analysis_id: str, need: str, requested: str = "auto") -> str:
         if need == "needs_gpu":
             raise DeviceUnavailable(f"{analysis_id} needs a GPU; it cannot run with --device cpu")
         return "cpu"
-    gpus = available_gpus()
+    gpus = (probe or available_gpus)()
     if requested == "auto":
         if gpus:
             return gpus[0]

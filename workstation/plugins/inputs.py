@@ -74,17 +74,12 @@ def with_patient(
 
 
 def load_patient_records(store_dir: str, patient_id: str) -> Any:
-    """The patient's records from the records area (`workstation.records.load_patient_records`)."""
+    """The patient's records (a `workstation.records` Timeline) from the records area."""
     try:
-        import workstation.records as records
-    except ImportError as error:  # pragma: no cover
+        from workstation.records.store import load_patient_records as load
+    except ImportError as error:
         raise InputProblem(f"patient records are unavailable: {error}") from None
-    loader = getattr(records, "load_patient_records", None)
-    if loader is None:
-        raise InputProblem(
-            "patient records are unavailable: workstation.records provides no load_patient_records"
-        )
-    return loader(store_dir, patient_id)
+    return load(store_dir, patient_id)
 
 
 def _read_with(entry: str, path: Path) -> Volume:

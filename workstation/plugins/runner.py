@@ -139,6 +139,7 @@ class Runner:
         self._all_workers: list[IsolatedWorker] = []
         self._workers_lock = threading.Lock()
         self._run_store: RunStore | None = None  # kept open: closing checkpoints the WAL
+        self._worker_gpus: tuple[str, ...] | None = None
 
     # --- public -----------------------------------------------------------------------------
     def run(
@@ -182,11 +183,12 @@ class Runner:
             try:
                 outcome.params = spec.coerce_parameters(params)
                 _check_inputs(entry, inputs)
-                outcome.device = select_device(spec.id, spec.device, device)
+                probe = self._probe_worker_gpus if isolated else None
+                outcome.device = select_device(spec.id, spec.device, device, probe=probe)
                 weights_path = resolve_weights(weights if weights is not None else spec.weights)
                 outcome.weights = str(weights_path) if weights_path else None
                 outcome.demo_weights = weights is None and is_package_resource(spec.weights)
-            except (ParameterError, DeviceUnavailable, MissingInput) as error:
+            except (ParameterError, DeviceUnavailable, MissingInput, WorkerProblem) as error:
                 outcome.error = str(error)
                 return outcome
             self._save(record, outcome, clock)
@@ -202,7 +204,15 @@ class Runner:
                 seed=seed,
                 timeout=limit,
             )
-            result = self._execute(job, isolated, limit, on_progress, on_log, cancel)
+            outcome.outcome = FAILED  # until the job says otherwise
+            try:
+                result = self._execute(job, isolated, limit, on_progress, on_log, cancel)
+            except Exception as error:  # the host's own failure (worker start, disk full, ...)
+                result = JobOutcome(
+                    FAILED,
+                    error=f"the host could not run it: {type(error).__name__}: {error}",
+                    traceback=traceback.format_exc(),
+                )
             outcome.outcome, outcome.results = result.status, result.results
             outcome.error, outcome.traceback = result.error, result.traceback
             outcome.duration_s = time.perf_counter() - clock
@@ -307,6 +317,19 @@ class Runner:
             self._all_workers.append(worker)
             return worker
 
+    def _probe_worker_gpus(self) -> tuple[str, ...]:
+        """GPUs as the isolated worker sees them, asked once per Runner."""
+        if self._worker_gpus is None:
+            worker = self._take_worker()
+            try:
+                self._worker_gpus = worker.probe_gpus()
+            except RuntimeError as error:
+                raise WorkerProblem(f"could not list GPUs in the worker: {error}") from None
+            finally:
+                with self._workers_lock:
+                    self._idle_workers.append(worker)
+        return self._worker_gpus
+
     def warm_up(self) -> None:
         """Start one isolated worker ahead of the first run (the GUI calls this at start-up)."""
         worker = self._take_worker()
@@ -395,12 +418,18 @@ class Runner:
             )
 
 
+class WorkerProblem(RuntimeError):
+    """The isolated worker could not be asked about devices (it died while importing torch)."""
+
+
 class MissingInput(ValueError):
     """The analysis needs an input the user did not give."""
 
 
 def _check_inputs(entry: AnalysisEntry, inputs: AnalysisInputs) -> None:
     kinds = entry.spec.inputs
+    if entry.spec.inputs_optional:
+        return
     if InputKind.IMAGE_SERIES in kinds and inputs.volume is None:
         raise MissingInput(
             f"{entry.spec.id} needs an image series (give --series UID or --input PATH)"

@@ -159,6 +159,14 @@ def _worker_main(conn: Any, cancel_event: Any) -> None:  # pragma: no cover - ru
             return
         if message[0] == "stop":
             return
+        if message[0] == "probe":
+            from workstation.plugins.devices import available_gpus
+
+            try:
+                send("gpus", available_gpus())
+            except Exception as error:  # a broken CUDA install: report no GPU, say why
+                send("gpus", (), f"{type(error).__name__}: {error}")
+            continue
         try:
             job: Job = unpack(message[1], message[2])
         except Exception as error:
@@ -294,6 +302,21 @@ class IsolatedWorker:
             if timeout is not None and now - started > timeout:
                 self.kill()
                 return JobOutcome(TIMED_OUT, error=f"timed out after {_seconds(timeout)} s")
+
+    def probe_gpus(self, timeout: float = 120.0) -> tuple[str, ...]:
+        """The GPUs the worker's torch sees (imports torch there, not in the host)."""
+        with self._lock:
+            self.start()
+            self._conn.send(("probe",))
+            if not self._conn.poll(timeout):
+                self.kill()
+                raise RuntimeError(f"the worker did not list its GPUs within {timeout:g} s")
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                self._process.join(1.0)
+                raise RuntimeError(describe_exit(self._process.exitcode)) from None
+            return tuple(message[1])
 
     def kill(self) -> None:
         """Stop the worker now; the next run starts a fresh one."""
