@@ -43,7 +43,8 @@ class Database:
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA busy_timeout=30000")
         self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_versions (area TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS schema_versions "
+            "(area TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
 
     @contextmanager
