@@ -73,6 +73,7 @@ def test_classification_measurements_time_series_and_report(tmp_path):
             "volumes.csv",
             "risk.json",
             "risk.csv",
+            "risk.png",
             "summary.md",
             "run.json",
         ]
@@ -99,6 +100,32 @@ def test_classification_measurements_time_series_and_report(tmp_path):
     ]
     report = (tmp_path / "summary.md").read_text()
     assert report.startswith("# Findings") and "test.all 1.0" in report
+
+
+def test_time_series_plot_draws_the_curve_and_says_demo(tmp_path):
+    from PIL import Image
+
+    series = TimeSeries(
+        name="risk",
+        description="Renal risk",
+        times=["2024-01-01T00:00:00Z", "2024-03-01T00:00:00Z", "2024-06-01T00:00:00Z"],
+        values=[0.1, 0.5, 0.9],
+        units="probability",
+        attributions={"creatinine": [0.0, 0.4, 0.8], "systolic": [0.1, -0.2, 0.0]},
+    )
+    info = RunInfo(analysis_id="test.rnn", analysis_version="1.0", demo_weights=True)
+    files = write_results([series], tmp_path, info)
+    plot = next(f for f in files if f.kind == "png")
+    image = np.asarray(Image.open(plot.path).convert("RGB")).astype(int)
+    height = image.shape[0]
+    # the curve's colour (#c0392b) is drawn, in the upper part of the figure where the curve is
+    red = (abs(image[..., 0] - 0xC0) < 40) & (image[..., 1] < 100) & (image[..., 2] < 100)
+    assert red[: height // 2].sum() > 50
+    # and the attribution strip below uses both signs of the diverging colour map
+    lower = image[height // 2 :]
+    assert ((lower[..., 2] - lower[..., 0]) > 60).any() and (
+        (lower[..., 0] - lower[..., 2]) > 60
+    ).any()
 
 
 def test_run_json_lists_run_and_outputs_with_checksums(tmp_path):

@@ -17,6 +17,7 @@ OUTPUT_KINDS = (
     "json",
     "csv",
     "markdown",
+    "png",
     "manifest",
 )
 

@@ -1,5 +1,6 @@
 """Non-image results to files: classifications, measurements and time series as JSON (full
-detail, units, provenance) and CSV (one table for spreadsheets); reports as Markdown."""
+detail, units, provenance) and CSV (one table for spreadsheets); time series also as a PNG plot;
+reports as Markdown."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from workstation.core.results import Classification, Measurements, Report, Result, TimeSeries
 from workstation.outputs.files import OutputFile
+from workstation.outputs.plots import time_series_png
 from workstation.outputs.run_info import RunInfo
 
 DEMO_COLUMN = "demo_weights"
@@ -66,9 +68,12 @@ def time_series(result: TimeSeries, stem: str, out_dir: Path, info: RunInfo) -> 
         [t, _number(v), *(_number(result.attributions[name][i]) for name in variables)]
         for i, (t, v) in enumerate(zip(result.times, result.values))
     ]
+    plot = out_dir / f"{stem}.png"
+    time_series_png(result, plot, info.demo_weights)
     return [
         _write_json(data, out_dir / f"{stem}.json", result.name),
         _write_csv(header, rows, out_dir / f"{stem}.csv", result.name, info),
+        OutputFile.of(plot, "png", result.name),
     ]
 
 
