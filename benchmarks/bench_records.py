@@ -7,6 +7,9 @@
 2. `records show` for a patient with N/10 observations (10k by default; goal < 50 ms): the
    timeline query (arrays per code) and the full `show --json` payload, vs a bare SQL fetch of the
    same observation rows (the floor any query has to pay).
+3. RNN inference per patient (when the records_rnn plugin is installed): the whole analysis
+   (load the timeline, bin it, GRU forward, integrated gradients with 32 steps) vs the bare GRU
+   forward pass on the same, already-binned features.
 
 Run: .venv/bin/python benchmarks/bench_records.py [--observations 100000] [--json]
 """
@@ -106,6 +109,43 @@ def parse_only(path: Path) -> int:
     return count
 
 
+def bench_rnn(store_dir: Path, patient: str, repeats: int) -> dict[str, float]:
+    """Per-patient RNN analysis time vs the bare network call; {} without the plugin."""
+    try:
+        import torch
+        from workstation_records_rnn import plugin
+        from workstation_records_rnn.config import ANALYSIS_ID
+        from workstation_records_rnn.features import history_from_timeline, to_sequence
+        from workstation_records_rnn.inference import run
+        from workstation_records_rnn.model import load_checkpoint
+    except ImportError:
+        return {}
+    from workstation.plugins.api import AnalysisInputs, RunContext
+    from workstation.plugins.declarations import resolve_weights
+    from workstation.records import load_patient_records
+
+    torch.set_num_threads(1)
+    weights = Path(resolve_weights(plugin.workstation_analyses()[0].weights))
+    inputs = AnalysisInputs(
+        patient_id=patient, records=lambda: load_patient_records(store_dir, patient)
+    )
+    ctx = RunContext(ANALYSIS_ID, {"ig_steps": 32}, inputs, weights=weights)
+    model, _ = load_checkpoint(weights, torch.device("cpu"))
+    x = torch.from_numpy(to_sequence(history_from_timeline(inputs.records()))[1])[None]
+
+    def bare() -> None:
+        with torch.no_grad():
+            model(x)
+
+    ours, peer = median_ms(lambda: run(ctx), repeats), median_ms(bare, repeats)
+    return {
+        "rnn_bins": int(x.shape[1]),
+        "rnn_analysis_ms": ours,
+        "rnn_bare_forward_ms": peer,
+        "rnn_analysis_vs_forward_ratio": ours / peer,
+    }
+
+
 def median_ms(fn, repeats: int) -> float:
     fn()  # warm
     samples = []
@@ -159,6 +199,7 @@ def main() -> int:
                 args.repeats,
             )
             results["timeline_vs_bare_sql_ratio"] = results["timeline_ms"] / results["bare_sql_ms"]
+        results.update(bench_rnn(Path(tmp) / "store", "MRN-BENCH-0", args.repeats))
     if args.json:
         print(json.dumps(results, indent=2))
     else:
