@@ -178,6 +178,14 @@ def test_run_names_an_unreadable_input(installed, tmp_path, capsys) -> None:
     assert "missing.npy: no such file or folder" in capsys.readouterr().err
 
 
+def test_run_refuses_a_patient_the_records_store_does_not_know(installed, tmp_path, capsys) -> None:
+    argv = ["--store", str(tmp_path / "s"), "run", "sample.records", "--out", str(tmp_path / "o")]
+    assert main([*argv, "--patient", "MRN-NOBODY"]) == 2
+    err = capsys.readouterr().err
+    assert "patient MRN-NOBODY" in err and "workstation records ls" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_plugins_listing_text_and_json(installed, fake_distribution, capsys) -> None:
     fake_distribution(
         "workstation-broken",

@@ -67,10 +67,26 @@ def from_path(path: str | os.PathLike[str], registry: Registry) -> AnalysisInput
 def with_patient(
     inputs: AnalysisInputs, store_dir: str | os.PathLike[str], patient_id: str
 ) -> AnalysisInputs:
-    """Add a patient: the id, and a loader for their records called only if the analysis asks."""
+    """Add a patient: the id, and a loader for their records called only if the analysis asks.
+    An id the records store does not know is refused here, before any work starts."""
+    _check_patient_known(store_dir, patient_id)
     inputs.patient_id = patient_id
     inputs.records = functools.partial(load_patient_records, str(store_dir), patient_id)
     return inputs
+
+
+def _check_patient_known(store_dir: str | os.PathLike[str], patient_id: str) -> None:
+    try:
+        from workstation.records.store import PatientNotFound, RecordsStore
+    except ImportError as error:
+        raise InputProblem(f"patient records are unavailable: {error}") from None
+    with RecordsStore(store_dir) as records:
+        try:
+            records.find_patient(patient_id)
+        except PatientNotFound as error:
+            raise InputProblem(
+                f"patient {patient_id}: {error} (`workstation records ls` lists the patients)"
+            ) from None
 
 
 def load_patient_records(store_dir: str, patient_id: str) -> Any:
