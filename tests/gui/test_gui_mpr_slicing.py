@@ -18,10 +18,10 @@ def test_marker_lands_where_the_plane_geometry_says(synth, acquisition, plane):
     synth.put_marker(volume, target, 1000, radius=2)
     marker_centre = volume.index_to_world(np.rint(volume.world_to_index(target)))
     grid = slice_grid(volume.geometry, plane)
-    column, row, s = grid.from_world(marker_centre)
+    column, row, _s = grid.from_world(marker_centre)
     image = grid.extract(volume.array, grid.nearest_slice(marker_centre))
-    assert image[int(round(row)), int(round(column))] == pytest.approx(1000, abs=1)
-    far = image[(int(round(row)) + image.shape[0] // 2) % image.shape[0], 0]
+    assert image[round(row), round(column)] == pytest.approx(1000, abs=1)
+    far = image[(round(row) + image.shape[0] // 2) % image.shape[0], 0]
     assert far < 500
 
 

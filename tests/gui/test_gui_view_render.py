@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from workstation.core.results import HeatMap, Label, LabelMap  # noqa: E402
-from workstation.gui.mpr import Plane  # noqa: E402
-from workstation.gui.view_widget import SliceView  # noqa: E402
-from workstation.gui.viewer_model import ViewerModel  # noqa: E402
-from workstation.gui.window_level import Window, grey_levels  # noqa: E402
+from workstation.core.results import HeatMap, Label, LabelMap
+from workstation.gui.mpr import Plane
+from workstation.gui.view_widget import SliceView
+from workstation.gui.viewer_model import ViewerModel
+from workstation.gui.window_level import Window, grey_levels
 
 pytestmark = pytest.mark.gui
 
@@ -139,7 +139,7 @@ def test_label_overlay_colours_only_labelled_voxels(qtbot, synth, shots_dir):
     assert pixel(view, outside) == grey_before
     overlay.opacity = 0.5
     model.overlay_changed()
-    red, green, _ = pixel(view, inside)
+    red, _green, _ = pixel(view, inside)
     assert red == pytest.approx(0.5 * 255 + 0.5 * grey_before[0], abs=3)
     overlay.set_label_visible(1, False)
     model.overlay_changed()
@@ -233,3 +233,22 @@ def test_zoom_and_pan_keep_voxels_under_their_screen_position(qtbot, synth):
     after = view.screen_position(lps)
     assert after != before
     assert pixel(view, lps)[0] == 255
+
+
+def test_keys_scroll_and_right_drag_changes_the_window(qtbot, synth):
+    from PySide6.QtCore import Qt
+
+    volume = synth.make_volume(synth.acquisitions["axial"])
+    model = ViewerModel(volume)
+    view = show(qtbot, model, Plane.AXIAL)
+    start = view.slice_index
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    assert view.slice_index == start + 1
+    qtbot.keyClick(view, Qt.Key.Key_PageDown)
+    assert view.slice_index == start + 1 - 10
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    assert view.slice_index == view.grid.slices - 1
+    before = model.window
+    view.drag_window(dx=64, dy=-32)  # right: wider; up: lower level
+    assert model.window.width > before.width
+    assert model.window.center < before.center

@@ -46,6 +46,7 @@ class LabelOverlay:
     visible: bool = True
     resampled: bool = False
     kind: str = field(default="label_map", init=False)
+    _top: int | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_result(cls, result: LabelMap, grid: Geometry, opacity: float = 0.5) -> LabelOverlay:
@@ -65,23 +66,40 @@ class LabelOverlay:
                 return
         raise KeyError(f"overlay {self.name!r} has no label {value}")
 
+    @property
+    def top_value(self) -> int:
+        """The largest label value present or named (computed once: the volume never changes)."""
+        if self._top is None:
+            present = int(self.volume.array.max(initial=0))
+            self._top = max([present] + [e.value for e in self.legend])
+        return self._top
+
     def color_table(self) -> np.ndarray:
         """RGBA per label value (index = value); hidden and unknown labels are transparent."""
-        top = max([int(self.volume.array.max(initial=0))] + [e.value for e in self.legend])
-        table = np.zeros((top + 1, 4), dtype=np.uint8)
+        top = self.top_value
+        table = np.zeros((max(top + 1, 256), 4), dtype=np.uint8)
         alpha = round(255 * min(max(self.opacity, 0.0), 1.0))
         for entry in self.legend:
             if entry.visible and 0 < entry.value <= top:
                 table[entry.value] = (*entry.color, alpha)
         return table
 
-    def rgba(self, grid: SliceGrid, slice_index: int) -> np.ndarray:
+    def layer(self, grid: SliceGrid, slice_index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(data, lookup table) for the slice. Up to 255 labels the data are the label values and
+        the table colours them (Qt draws an indexed image, no per-pixel work here); beyond
+        that, RGBA pixels and no table."""
         labels = grid.extract(self.volume.array, slice_index, order=0, fill=0)
-        labels = np.clip(labels, 0, None)
         if self.outline:
             labels = np.where(_boundary(labels), labels, 0)
         table = self.color_table()
-        return table[np.minimum(labels, len(table) - 1).astype(np.intp, copy=False)]
+        if self.top_value <= 255 and labels.min(initial=0) >= 0:
+            return np.ascontiguousarray(labels, dtype=np.uint8), table[:256]
+        labels = np.clip(labels, 0, len(table) - 1).astype(np.intp, copy=False)
+        return table[labels], None
+
+    def rgba(self, grid: SliceGrid, slice_index: int) -> np.ndarray:
+        data, table = self.layer(grid, slice_index)
+        return data if table is None else table[data]
 
     def value_at(self, ijk: tuple[int, int, int]) -> str:
         """Readout text for the voxel (i, j, k) of the displayed grid."""
@@ -139,21 +157,28 @@ class HeatOverlay:
             resampled=resampled,
         )
 
-    def rgba(self, grid: SliceGrid, slice_index: int) -> np.ndarray:
-        values = grid.extract(self.volume.array, slice_index, order=1, fill=np.nan)
-        values = np.asarray(values, dtype=np.float32)
+    def layer(self, grid: SliceGrid, slice_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(index, table): values scaled to 1..255 through the colour map; 0 is transparent
+        (below the threshold, or outside the data)."""
+        values = np.asarray(
+            grid.extract(self.volume.array, slice_index, order=1, fill=np.nan), dtype=np.float32
+        )
         lo, hi = self.value_range
-        scaled = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
-        index = np.nan_to_num(scaled * 255.0, nan=0.0).astype(np.uint8)
-        table = lookup_table(self.colormap)
-        out = np.empty((*values.shape, 4), dtype=np.uint8)
-        out[..., :3] = table[index]
-        alpha = round(255 * min(max(self.opacity, 0.0), 1.0))
-        shown = np.isfinite(values)
+        scaled = (values - lo) * (254.0 / (hi - lo if hi > lo else 1.0))
+        index = (np.clip(np.nan_to_num(scaled, nan=0.0), 0.0, 254.0) + 1.0).astype(np.uint8)
+        hidden = ~np.isfinite(values)
         if self.threshold is not None:
-            shown &= values >= self.threshold
-        out[..., 3] = np.where(shown, alpha, 0)
-        return out
+            hidden |= values < self.threshold
+        index[hidden] = 0
+        colours = lookup_table(self.colormap)[np.linspace(0, 255, 255).astype(int)]
+        table = np.zeros((256, 4), dtype=np.uint8)
+        table[1:, :3] = colours
+        table[1:, 3] = round(255 * min(max(self.opacity, 0.0), 1.0))
+        return index, table
+
+    def rgba(self, grid: SliceGrid, slice_index: int) -> np.ndarray:
+        index, table = self.layer(grid, slice_index)
+        return table[index]
 
     def value_at(self, ijk: tuple[int, int, int]) -> str:
         i, j, k = ijk

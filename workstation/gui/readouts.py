@@ -72,7 +72,7 @@ def corner_texts(view: SliceView) -> dict[str, list[str]]:
             if line in (model.info.get("modality"), "SYNTHETIC")
         ]
     )
-    position = float(view.grid.from_world(model.cursor)[2]) * view.grid.spacing[2]
+    position = float(np.dot(model.cursor, view.grid.axes.normal))  # mm along the scroll axis
     return {
         "top_left": [view.plane.value.capitalize(), *identity],
         "top_right": study,
@@ -118,15 +118,17 @@ def paint_view_texts(painter: QPainter, view: SliceView, readout: str) -> None:
     texts = corner_texts(view)
     if readout:
         texts["bottom_right"] = [readout]
+    half = max(width // 2 - metrics.horizontalAdvance("MM"), 20)
     for corner, lines in texts.items():
         top = corner.startswith("top")
-        align = (
-            Qt.AlignmentFlag.AlignLeft if corner.endswith("left") else Qt.AlignmentFlag.AlignRight
-        )
+        left = corner.endswith("left")
+        align = Qt.AlignmentFlag.AlignLeft if left else Qt.AlignmentFlag.AlignRight
+        # a bottom readout may use the full width when the bottom-left lines are short
+        room = width - 2 * margin if corner == "bottom_right" else half
+        x = margin if left else width - margin - room
         for n, line in enumerate(lines):
             y = margin + n * line_h if top else height - margin - (len(lines) - n) * line_h
-            painter.drawText(
-                QRect(margin, y, width - 2 * margin, line_h),
-                align | Qt.AlignmentFlag.AlignVCenter,
-                line,
-            )
+            if corner == "bottom_right" and y > height - margin - 3 * line_h:
+                y = height - margin - 3 * line_h - (len(lines) - n - 1) * line_h
+            text = metrics.elidedText(line, Qt.TextElideMode.ElideRight, room)
+            painter.drawText(QRect(x, y, room, line_h), align | Qt.AlignmentFlag.AlignVCenter, text)

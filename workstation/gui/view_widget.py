@@ -93,6 +93,7 @@ class SliceView(pg.GraphicsView):
         self.letters: EdgeLetters = edge_letters(self.grid.axes.right, self.grid.axes.down)
         self.slice_index = self.grid.nearest_slice(model.cursor)
         self.tool: Callable | None = None  # a measuring tool takes the left button when set
+        self.show_texts = True  # letters and corner texts (off for approved-image comparisons)
         self._readout_text = ""
 
         self.view_box = _SliceViewBox(self)
@@ -140,7 +141,9 @@ class SliceView(pg.GraphicsView):
             self.view_box.addItem(item)
             self.overlay_items.append(item)
         for item, overlay in zip(self.overlay_items, shown):
-            item.setImage(overlay.rgba(self.grid, self.slice_index), autoLevels=False, levels=None)
+            data, table = overlay.layer(self.grid, self.slice_index)
+            item.setLookupTable(table, update=False)
+            item.setImage(data, autoLevels=False, levels=None)
             item.setRect(self.image_rect)
             item.setVisible(True)
         for item in self.overlay_items[len(shown) :]:
@@ -148,7 +151,11 @@ class SliceView(pg.GraphicsView):
 
     def _on_display(self) -> None:
         window = self.model.window
-        self.image_item.setLookupTable(lookup_table(self.model.colormap, self.model.invert))
+        plain = self.model.colormap == "grey" and not self.model.invert
+        # a plain grey ramp needs no table: pyqtgraph then skips a per-pixel lookup
+        self.image_item.setLookupTable(
+            None if plain else lookup_table(self.model.colormap, self.model.invert)
+        )
         self.image_item.setLevels((window.low, window.high))
         self.viewport().update()
 
@@ -261,6 +268,8 @@ class SliceView(pg.GraphicsView):
 
     def drawForeground(self, painter: QPainter, rect) -> None:
         super().drawForeground(painter, rect)
+        if not self.show_texts:
+            return
         from workstation.gui.readouts import paint_view_texts
 
         painter.save()
@@ -270,5 +279,5 @@ class SliceView(pg.GraphicsView):
 
     def text_font(self) -> QFont:
         font = QFont(self.font())
-        font.setPointSizeF(max(7.0, min(11.0, self.height() / 45)))
+        font.setPointSizeF(max(7.0, min(9.0, self.height() / 60)))
         return font

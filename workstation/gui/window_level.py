@@ -72,8 +72,8 @@ def auto_window(array: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0)
     lo, hi = np.percentile(body, [low_pct, high_pct])
     if hi <= lo:
         lo, hi = float(flat.min()), float(flat.max())
-    if hi <= lo:
-        hi = lo + 1.0
+    if hi <= lo:  # a constant image: show it mid-grey rather than black
+        return Window(float(lo), 1.0)
     return Window((lo + hi) / 2.0, float(hi - lo))
 
 
@@ -84,7 +84,9 @@ def default_window(array: np.ndarray, metadata: dict) -> Window:
     width = _first(metadata.get("window_width"))
     if center is not None and width is not None and width > 0:
         return Window(center, width)
-    if str(metadata.get("modality", "")).upper() == "CT":
+    modality = str(metadata.get("modality") or "").upper()
+    looks_like_hu = not modality and np.issubdtype(array.dtype, np.integer) and array.min() <= -900
+    if modality == "CT" or looks_like_hu:  # NIfTI carries no modality; air at -1000 says CT
         return CT_PRESETS["Abdomen"]
     return auto_window(array)
 
