@@ -1,4 +1,4 @@
-"""ruff's lint and format rules (configured in pyproject.toml) hold for the whole tree."""
+"""The tree keeps its rules: ruff lint and format, and the import contracts (pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -34,4 +34,13 @@ def test_ruff_format_is_applied() -> None:
     result = subprocess.run(
         [*_ruff(), "format", "--check", *TREES], cwd=ROOT, capture_output=True, text=True
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts_hold() -> None:
+    """import-linter contracts in pyproject.toml: only the GUI imports Qt; core needs no torch."""
+    linter = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if linter is None:
+        pytest.fail("import-linter is not installed; the set-up installs it with the test extras")
+    result = subprocess.run([linter], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
