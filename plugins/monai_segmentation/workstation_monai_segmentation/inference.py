@@ -1,0 +1,195 @@
+"""Running the segmentation: weights -> network, series -> label map on the series' own grid.
+
+`run(ctx)` is the analysis entry the workstation calls. `load_segmentation_model` and `segment`
+are usable on their own (the training command and the tests use them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from workstation.models import InferenceCancelled, load_model, prepare_network, sliding_window
+from workstation.plugins.api import Cancelled, Label, LabelMap, Measurements, RunContext, Volume
+from workstation_monai_segmentation import __version__
+from workstation_monai_segmentation.config import (
+    ANALYSIS_ID,
+    DEMO_DESCRIPTION,
+    DEMO_WEIGHTS,
+    default_model_config,
+)
+from workstation_monai_segmentation.network import build_network
+from workstation_monai_segmentation.preprocessing import preprocess, to_source_grid
+
+CONFIG_KEY = "workstation_config"
+"""Checkpoint entry holding the model's configuration (plain values, readable weights-only)."""
+
+
+def demo_weights_path() -> Path:
+    """The demo checkpoint shipped inside this package."""
+    return Path(str(files("workstation_monai_segmentation").joinpath(DEMO_WEIGHTS)))
+
+
+@dataclass
+class SegmentationModel:
+    """A network ready for inference, with what it needs to be used correctly."""
+
+    network: torch.nn.Module
+    config: dict[str, Any]
+    weights: Path
+    demo: bool
+    labels: list[Label] = field(default_factory=list)
+
+
+def read_model_config(path: Path) -> dict[str, Any]:
+    """The configuration stored in a checkpoint, over the defaults; defaults when it has none
+    (or cannot be read weights-only: then loading it reports the problem)."""
+    config = default_model_config()
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return config
+    stored = content.get(CONFIG_KEY) if isinstance(content, dict) else None
+    if isinstance(stored, dict):
+        config.update(stored)
+    return config
+
+
+def labels_from_config(config: dict[str, Any]) -> list[Label]:
+    return [
+        Label(
+            int(item["value"]),
+            str(item["name"]),
+            tuple(int(c) for c in item.get("color") or (255, 0, 0)),
+            tuple(item["code"]) if item.get("code") else None,
+        )
+        for item in config["labels"]
+    ]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def load_segmentation_model(
+    weights: str | Path | None = None,
+    device: Any = "cpu",
+    precision: str = "auto",
+    *,
+    store_dir: str | Path | None = None,
+) -> SegmentationModel:
+    """Weights the user chose (a checkpoint for this network, or a trusted MONAI bundle folder),
+    or the shipped demo weights when `weights` is None."""
+    path = Path(weights) if weights is not None else demo_weights_path()
+    if path.is_dir():
+        bundle = load_model(path, device, store_dir=store_dir)
+        config = default_model_config()
+        names = {int(k): str(v) for k, v in bundle.labels.items() if int(k) != 0}
+        labels = [Label(v, n) for v, n in sorted(names.items())] or labels_from_config(config)
+        network = prepare_network(bundle.network, device, precision)
+        return SegmentationModel(network, config, path, demo=False, labels=labels)
+    config = read_model_config(path) if path.is_file() else default_model_config()
+    network = build_network(config["network"])
+    loaded = load_model(path, device, network=network, store_dir=store_dir).network
+    demo = bool(config.get("demo")) or _same_file(path, demo_weights_path())
+    return SegmentationModel(
+        prepare_network(loaded, device, precision), config, path, demo, labels_from_config(config)
+    )
+
+
+def segment(
+    volume: Volume,
+    model: SegmentationModel,
+    *,
+    roi_size: int = 64,
+    overlap: float = 0.25,
+    sw_batch_size: int = 2,
+    blend_mode: str = "gaussian",
+    device: Any = "cpu",
+    precision: str = "auto",
+    progress: Callable[[float, str], Any] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> np.ndarray:
+    """Label values (uint8, [z, y, x]) on `volume`'s grid."""
+    report = progress or (lambda fraction, message: None)
+    report(0.05, "resampling to the model's grid")
+    data, transform = preprocess(volume, model.config)
+    image = data["image"].as_tensor()[None]  # (1, 1, i, j, k)
+    logits = sliding_window(
+        model.network,
+        image,
+        [int(roi_size)] * 3,
+        sw_batch_size=int(sw_batch_size),
+        overlap=float(overlap),
+        mode=blend_mode,
+        device=device,
+        precision=precision,
+        progress=lambda fraction: report(0.1 + 0.75 * fraction, "segmenting"),
+        cancelled=cancelled,
+    )
+    probabilities = torch.softmax(logits[0].float(), dim=0).cpu()
+    del logits
+    report(0.9, "resampling onto the series' grid")
+    on_source = to_source_grid(probabilities, data, transform)
+    return on_source.argmax(axis=0).astype(np.uint8)
+
+
+def run(ctx: RunContext) -> list[LabelMap | Measurements]:
+    """The analysis entry: label map on the input's grid and a table of volumes in mL."""
+    params = ctx.params
+    ctx.progress(0.0, "loading the model")
+    model = load_segmentation_model(ctx.weights, ctx.device, params["precision"])
+    ctx.check_cancelled()
+    try:
+        labels = segment(
+            ctx.volume,
+            model,
+            roi_size=params["roi_size"],
+            overlap=params["overlap"],
+            sw_batch_size=params["sw_batch_size"],
+            blend_mode=params["blend_mode"],
+            device=ctx.device,
+            precision=params["precision"],
+            progress=ctx.progress,
+            cancelled=ctx.cancelled,
+        )
+    except InferenceCancelled as error:
+        raise Cancelled(f"{ANALYSIS_ID} was cancelled") from error
+    description = DEMO_DESCRIPTION if model.demo else f"weights: {model.weights.name}"
+    label_volume = ctx.volume.with_array(labels)
+    label_volume.metadata = {
+        "description": f"Segmentation ({description})",
+        "analysis": ANALYSIS_ID,
+        "analysis_version": __version__,
+        "demo_weights": model.demo,
+    }
+    label_map = LabelMap(
+        name="segmentation",
+        description=f"{ANALYSIS_ID} {__version__}: {description}",
+        volume=label_volume,
+        labels=model.labels,
+    )
+    volumes_ml = label_map.volumes_ml()
+    counts = np.bincount(labels.ravel(), minlength=max([lab.value for lab in model.labels]) + 1)
+    table = Measurements(
+        name="volumes",
+        description=f"Volume per label, {description}",
+        columns=["label", "name", "volume_ml", "voxels"],
+        units={"volume_ml": "mL", "voxels": "voxels"},
+        rows=[
+            [lab.value, lab.name, round(volumes_ml[lab.value], 3), int(counts[lab.value])]
+            for lab in model.labels
+        ],
+    )
+    ctx.progress(1.0, "done")
+    return [label_map, table]
