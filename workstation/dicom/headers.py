@@ -18,6 +18,11 @@ Rules, so users know what is indexed and what is reported:
 - `pixel_data_offset` is set only for native little-endian pixel data with whole-byte samples
   (8/16/32 bits): the loader reads those bytes straight from the file. Everything else
   (encapsulated, big endian, deflated, 1-bit, float) is decoded by pydicom at load time.
+
+Two readers share the rules above (`_build_header`): `fast_header` walks the bytes of the common
+classic file itself, and pydicom reads everything else (see fast_header's docstring for which
+files). pydicom is imported only when a file needs it, so index workers that meet only classic
+files never pay its import.
 """
 
 from __future__ import annotations
@@ -25,15 +30,13 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pydicom
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-
+from workstation.dicom.fast_header import scan_classic
 from workstation.dicom.records import DicomProblem, FrameRecord, InstanceHeader
+
+if TYPE_CHECKING:  # pragma: no cover - types only; pydicom is imported when a file needs it
+    from pydicom.dataset import Dataset
 
 # Transfer syntaxes whose pixel bytes lie in the file exactly as the array needs them.
 NATIVE_LITTLE_ENDIAN = {
@@ -49,6 +52,32 @@ ORIENTATION_DECIMALS = 3  # stack split tolerance: ~0.06 degrees
 
 def read_header(path: str | os.PathLike[str]) -> InstanceHeader:
     """Parse `path`'s header (pixels are not read); raise `DicomProblem` for anything unusable."""
+    name = os.fspath(path)
+    classic = scan_classic(name)
+    if classic is None:
+        return read_header_pydicom(name)
+    stat, view = classic
+    try:
+        return _build_header(
+            name,
+            stat,
+            view,
+            None,
+            view.transfer_syntax,
+            view.pixel_tag,
+            view.pixel_length,
+            view.offset,
+        )  # type: ignore[arg-type]
+    except DicomProblem:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+        raise DicomProblem(
+            name, f"malformed header value ({type(error).__name__}: {error})"
+        ) from error
+
+
+def read_header_pydicom(path: str | os.PathLike[str]) -> InstanceHeader:
+    """`read_header` for any file, through pydicom's parser (the reference for the fast path)."""
     name = os.fspath(path)
     try:
         stat = os.stat(name)
@@ -71,7 +100,10 @@ def read_header(path: str | os.PathLike[str]) -> InstanceHeader:
             name, f"unreadable DICOM header ({type(error).__name__}: {error})"
         ) from error
     try:
-        return _build_header(name, stat, ds, pixel_tag, pixel_length, value_offset)
+        meta = getattr(ds, "file_meta", None)
+        syntax = _transfer_syntax(ds)
+        view = _FastView(ds)
+        return _build_header(name, stat, view, meta, syntax, pixel_tag, pixel_length, value_offset)  # type: ignore[arg-type]
     except DicomProblem:
         raise
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
@@ -90,6 +122,9 @@ def _read_until_pixels(
     has_preamble = len(head) == 132 and head[128:132] == b"DICM"
     if not has_preamble and not _looks_like_raw_dataset(head):
         raise DicomProblem(name, "not a DICOM file (no 'DICM' marker and no DICOM data elements)")
+    import pydicom  # here, so that rejecting a file that is not DICOM costs no import
+    from pydicom.errors import InvalidDicomError
+
     try:
         ds = pydicom.dcmread(fp, stop_before_pixels=True, force=not has_preamble)
     except InvalidDicomError as error:
@@ -174,12 +209,14 @@ def _build_header(
     name: str,
     stat: os.stat_result,
     ds: Dataset,
+    meta: Any,
+    syntax: str,
     pixel_tag: int | None,
     pixel_length: int | None,
     value_offset: int | None,
 ) -> InstanceHeader:
-    meta = getattr(ds, "file_meta", None)
-    ds = _FastView(ds)  # type: ignore[assignment]
+    """The header from a dataset view (`_FastView` or fast_header's `ClassicHeader`): both answer
+    `get(keyword, default)` and `keyword in view` with the same values."""
     sop_class = str(ds.get("SOPClassUID", "") or getattr(meta, "MediaStorageSOPClassUID", "") or "")
     if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
         raise DicomProblem(
@@ -194,7 +231,6 @@ def _build_header(
     for keyword in ("SeriesInstanceUID", "StudyInstanceUID", "Rows", "Columns", "BitsAllocated"):
         if ds.get(keyword) in (None, ""):
             raise DicomProblem(name, f"missing {keyword}, needed to show the image")
-    syntax = _transfer_syntax(ds.dataset)  # type: ignore[attr-defined]
     warnings: list[str] = []
     frames = _frame_records(
         name, ds, sop_class, sop_uid, syntax, pixel_tag, pixel_length, value_offset, warnings
@@ -446,6 +482,11 @@ class _FastView:
     """
 
     def __init__(self, ds: Dataset) -> None:
+        from pydicom.datadict import dictionary_VR, tag_for_keyword
+        from pydicom.dataelem import RawDataElement
+
+        self._dictionary_vr, self._tag_for_keyword = dictionary_VR, tag_for_keyword
+        self._raw_type = RawDataElement
         self.dataset = ds
         self.file_meta = getattr(ds, "file_meta", None)
         charset = ds.get("SpecificCharacterSet") or ""
@@ -456,10 +497,10 @@ class _FastView:
         return keyword in self.dataset
 
     def get(self, keyword: str, default: Any = None) -> Any:
-        tag = tag_for_keyword(keyword)
+        tag = self._tag_for_keyword(keyword)
         raw = self.dataset.get_item(tag) if tag is not None else None  # unconverted
-        if isinstance(raw, RawDataElement) and raw.value is not None:
-            vr = raw.VR or dictionary_VR(tag)
+        if isinstance(raw, self._raw_type) and raw.value is not None:
+            vr = raw.VR or self._dictionary_vr(tag)
             if vr in _FAST_STRING_VRS and (vr not in _TEXT_VRS or self._encoding):
                 text = bytes(raw.value).decode(self._encoding or "latin-1", errors="replace")
                 parts = [part.strip(" \x00") for part in text.split("\\")]
@@ -545,6 +586,8 @@ def _units(ds: Dataset, modality: str) -> str:
 def _sop_class_name(uid: str) -> str:
     if not uid:
         return "no SOP Class UID"
+    import pydicom.uid
+
     try:
         return f"{pydicom.uid.UID(uid).name}"
     except Exception:  # an unknown private class: the number itself

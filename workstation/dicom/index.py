@@ -4,9 +4,10 @@ How it works, and the promises a user relies on:
 
 * Every file under the given paths is looked at once per run. A file whose path, size and mtime
   match what the store remembers is skipped, whether it was good or bad last time.
-* Headers are parsed in parallel (a process pool: pydicom parsing is pure Python, so threads do
-  not help). Results are written in batches, one transaction per batch, so killing the process at
-  any moment leaves the last committed batch and a consistent store; running again completes it.
+* Headers are parsed in parallel for large folders (a process pool: parsing is pure Python, so
+  threads do not help; smaller runs parse in-process, see PARALLEL_THRESHOLD). Results are
+  written in batches, one transaction per batch, so killing the process at any moment leaves the
+  last committed batch and a consistent store; running again completes it.
 * Files that were indexed under a given folder and no longer exist there are removed from the
   store and reported (with ``--copy`` the store's own copy stays: only the source link is dropped).
 * A bad file never stops the rest: it is recorded as a problem with its path and reason, and its
@@ -25,24 +26,30 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
+from workstation.dicom.headers import read_header
 from workstation.dicom.index_schema import AREA
 from workstation.dicom.index_series import now_text, refresh_series, series_frames, split_stacks
 from workstation.dicom.index_write import (
     COPY_FOLDER,
+    InstanceRows,
     delete_instance,
+    instance_rows,
     record_problem,
     write_batch,
 )
-from workstation.dicom.records import DicomProblem, InstanceHeader
+from workstation.dicom.records import DicomProblem
 from workstation.store.database import Database, open_database
 
 Progress = Callable[[int, int], None]
 
 # Files per transaction: large enough that commits are cheap, small enough that a kill loses little.
 BATCH_SIZE = 200
-# Below this many files to parse, a process pool costs more to start than it saves.
-PARALLEL_THRESHOLD = 48
+# Below this many files to parse, a process pool costs more than it saves: the classic-file
+# parser (fast_header) reads ~2000 headers/s in one process, so a pool's start-up, pickling and
+# pipe traffic only pay off on large folders with idle cores (benchmarks/README.md, "Index").
+PARALLEL_THRESHOLD = 1000
 
 
 @dataclass
@@ -84,19 +91,19 @@ class IndexSummary:
         }
 
 
-@dataclass(frozen=True)
-class _FileStat:
+class _FileStat(NamedTuple):
     path: str
     size: int
     mtime_ns: int
 
 
-@dataclass(frozen=True)
-class _Parsed:
-    """A worker's answer for one file: a header, or the reason it could not be read."""
+class _Parsed(NamedTuple):
+    """A worker's answer for one file: its rows, or the reason it could not be read.
+
+    Named tuples, not dataclasses: every result crosses the process pool's pipe."""
 
     stat: _FileStat
-    header: InstanceHeader | None = None
+    header: InstanceRows | None = None
     reason: str = ""
 
 
@@ -291,10 +298,8 @@ def _files_to_read(db: Database, files: list[_FileStat], copy: bool) -> list[_Fi
 # --- parsing ------------------------------------------------------------------------------------
 def _parse_one(stat: _FileStat) -> _Parsed:
     """Read one header; never raises, so one bad file cannot stop the pool."""
-    from workstation.dicom.headers import read_header
-
     try:
-        return _Parsed(stat, header=read_header(stat.path))
+        return _Parsed(stat, header=instance_rows(read_header(stat.path)))
     except DicomProblem as problem:
         return _Parsed(stat, reason=problem.reason)
     except PermissionError:

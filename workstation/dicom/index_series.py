@@ -40,24 +40,31 @@ def refresh_series(conn: sqlite3.Connection, series_uids: Iterable[str]) -> None
             "UPDATE dicom_series SET instance_count = ?, frame_count = ? WHERE series_uid = ?",
             (counts["n"], counts["f"], uid),
         )
-        frames = series_frames(conn, uid)
-        stacks = split_stacks(frames)
-        for number, stack in enumerate(stacks):
-            first = stack[0]
-            conn.execute(
-                "INSERT INTO dicom_stacks(series_uid, stack, rows, columns, slices, instances, "
-                "stack_key) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                (
-                    uid,
-                    number,
-                    first.rows,
-                    first.columns,
-                    len(stack),
-                    len({f.sop_instance_uid for f in stack}),
-                    first.stack_key,
-                ),
-            )
+        stacks = _stack_rows(conn, uid)
+        conn.executemany(
+            "INSERT INTO dicom_stacks(series_uid, stack, rows, columns, slices, instances, "
+            "stack_key) VALUES(?, ?, ?, ?, ?, ?, ?)",
+            [(uid, number, *stack) for number, stack in enumerate(stacks)],
+        )
         _flag_size_mismatch(conn, uid, stacks, now)
+
+
+def _stack_rows(conn: sqlite3.Connection, uid: str) -> list[tuple[int, int, int, int, str]]:
+    """(rows, columns, slices, instances, stack_key) of each stack of a series, numbered as
+    `split_stacks` numbers them: by stack key, biggest first, ties by key.
+
+    Counted in SQL rather than by loading the series' frames: this runs for every touched series
+    in every batch, and a stack's key already holds its size (so all its frames share it).
+    """
+    rows = conn.execute(
+        "SELECT MIN(rows) AS r, MIN(columns) AS c, COUNT(*) AS n, "
+        "COUNT(DISTINCT sop_instance_uid) AS i, stack_key FROM dicom_frames "
+        "WHERE series_uid = ? GROUP BY stack_key",
+        (uid,),
+    ).fetchall()
+    stacks = [(r["r"], r["c"], r["n"], r["i"], r["stack_key"]) for r in rows]
+    stacks.sort(key=lambda stack: (-stack[2], stack[4]))
+    return stacks
 
 
 def _drop_empty_study(conn: sqlite3.Connection, study_uid: str) -> None:
@@ -79,19 +86,23 @@ def _drop_empty_study(conn: sqlite3.Connection, study_uid: str) -> None:
 
 
 def _flag_size_mismatch(
-    conn: sqlite3.Connection, uid: str, stacks: list[list[FrameRecord]], now: str
+    conn: sqlite3.Connection, uid: str, stacks: list[tuple[int, int, int, int, str]], now: str
 ) -> None:
     """Rows x Columns that differ inside one series: each odd file is reported by path."""
-    main = (stacks[0][0].rows, stacks[0][0].columns)
+    main = stacks[0][:2]
     for number, stack in enumerate(stacks[1:], start=1):
-        size = (stack[0].rows, stack[0].columns)
+        size = stack[:2]
         if size == main:
             continue
         reason = (
             f"Rows x Columns {size[0]}x{size[1]} differ from {main[0]}x{main[1]} in the rest of "
             f"series {uid}; listed separately as stack {uid}#{number}"
         )
-        for path in sorted({f.path for f in stack}):
+        paths = conn.execute(
+            "SELECT DISTINCT path FROM dicom_frames WHERE series_uid = ? AND stack_key = ?",
+            (uid, stack[4]),
+        ).fetchall()
+        for path in sorted(row["path"] for row in paths):
             source = conn.execute(
                 "SELECT source_path FROM dicom_instances WHERE path = ?", (path,)
             ).fetchone()

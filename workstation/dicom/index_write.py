@@ -11,11 +11,10 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from workstation.dicom.index_schema import INSERT_FRAME_SQL, frame_to_row
+from workstation.dicom.index_schema import FRAME_COLUMNS, INSERT_FRAME_SQL, frame_to_row
 from workstation.dicom.index_series import now_text, refresh_series
 from workstation.dicom.records import InstanceHeader
 from workstation.store.database import Database
@@ -24,6 +23,68 @@ if TYPE_CHECKING:  # pragma: no cover - types only; index imports this module
     from workstation.dicom.index import IndexSummary, _FileStat, _Parsed
 
 COPY_FOLDER = "files"
+PATH_COLUMN = FRAME_COLUMNS.index("path")
+
+
+class InstanceRows(NamedTuple):
+    """One parsed file as the values the index writes, made where it is parsed.
+
+    Parsing workers send these back instead of `InstanceHeader`s: plain tuples pickle and unpickle
+    several times faster than frozen dataclasses, and the frame rows are ready for executemany.
+    """
+
+    sop_instance_uid: str
+    series_uid: str
+    study_uid: str
+    size: int
+    mtime_ns: int
+    patient_row: tuple  # dicom_patients values
+    study_row: tuple  # dicom_studies values
+    series_row: tuple  # dicom_series values
+    instance_row: tuple  # sop class, transfer syntax, image type, number of frames
+    frame_rows: tuple[tuple, ...]  # dicom_frames values, FRAME_COLUMNS order
+    warnings: tuple[str, ...]
+
+
+def instance_rows(header: InstanceHeader) -> InstanceRows:
+    """The rows `write_batch` stores for one header."""
+    return InstanceRows(
+        sop_instance_uid=header.sop_instance_uid,
+        series_uid=header.series_uid,
+        study_uid=header.study_uid,
+        size=header.size,
+        mtime_ns=header.mtime_ns,
+        patient_row=(
+            header.patient_id,
+            header.patient_name,
+            header.patient_birth_date,
+            header.patient_sex,
+        ),
+        study_row=(
+            header.study_uid,
+            header.patient_id,
+            header.study_date,
+            header.study_time,
+            header.study_description,
+            header.accession_number,
+        ),
+        series_row=(
+            header.series_uid,
+            header.study_uid,
+            header.series_number,
+            header.modality,
+            header.series_description,
+            int(header.synthetic),
+        ),
+        instance_row=(
+            header.sop_class_uid,
+            header.transfer_syntax_uid,
+            "\\".join(header.image_type),
+            len(header.frames),
+        ),
+        frame_rows=tuple(frame_to_row(f) for f in header.frames),
+        warnings=header.warnings,
+    )
 
 
 def write_batch(
@@ -43,11 +104,64 @@ def write_batch(
             copied_sops.add(header.sop_instance_uid)
     now = now_text()
     touched: set[str] = set()
+    described = _Descriptions()
     with db.transaction() as conn:
+        # Instances reference their series before the batch's descriptions are written (below):
+        # the foreign keys are checked at commit.
+        conn.execute("PRAGMA defer_foreign_keys = ON")
         for parsed in batch:
-            _apply(conn, parsed, copies.get(parsed.stat.path), now, summary, touched)
+            _apply(conn, parsed, copies.get(parsed.stat.path), now, summary, touched, described)
+        described.write(conn)
         refresh_series(conn, touched)
         summary.series_touched |= touched
+
+
+class _Descriptions:
+    """Patient, study and series rows of one batch, written once per key at the batch's end.
+
+    Writing them per file cost three upserts per instance (a third of the write time) for rows
+    that are the same across a series. The outcome is the same as upserting file by file: the
+    batch's last row for each key wins, and a series stays marked synthetic if any file says so.
+    """
+
+    def __init__(self) -> None:
+        self.patients: dict[str, tuple] = {}
+        self.studies: dict[str, tuple] = {}
+        self.series: dict[str, tuple] = {}
+
+    def add(self, rows: InstanceRows) -> None:
+        self.patients[rows.patient_row[0]] = rows.patient_row
+        self.studies[rows.study_row[0]] = rows.study_row
+        earlier = self.series.get(rows.series_row[0])
+        row = rows.series_row
+        if earlier is not None and earlier[-1] > row[-1]:
+            row = (*row[:-1], earlier[-1])  # synthetic is kept once set
+        self.series[row[0]] = row
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO dicom_patients(patient_id, patient_name, birth_date, sex) "
+            "VALUES(?, ?, ?, ?) ON CONFLICT(patient_id) DO UPDATE SET "
+            "patient_name = excluded.patient_name, birth_date = excluded.birth_date, "
+            "sex = excluded.sex",
+            list(self.patients.values()),
+        )
+        conn.executemany(
+            "INSERT INTO dicom_studies(study_uid, patient_id, study_date, study_time, "
+            "description, accession_number) VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(study_uid) "
+            "DO UPDATE SET patient_id = excluded.patient_id, study_date = excluded.study_date, "
+            "study_time = excluded.study_time, description = excluded.description, "
+            "accession_number = excluded.accession_number",
+            list(self.studies.values()),
+        )
+        conn.executemany(
+            "INSERT INTO dicom_series(series_uid, study_uid, series_number, modality, "
+            "description, synthetic) VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(series_uid) DO UPDATE "
+            "SET study_uid = excluded.study_uid, series_number = excluded.series_number, "
+            "modality = excluded.modality, description = excluded.description, "
+            "synthetic = MAX(dicom_series.synthetic, excluded.synthetic)",
+            list(self.series.values()),
+        )
 
 
 def _held_by_another_file(db: Database, sop: str, source: str) -> bool:
@@ -83,6 +197,7 @@ def _apply(
     now: str,
     summary: IndexSummary,
     touched: set[str],
+    described: _Descriptions,
 ) -> None:
     """Record one file's outcome, replacing whatever the store knew about that path."""
     source = parsed.stat.path
@@ -130,6 +245,7 @@ def _apply(
         updated = True
 
     _insert_instance(conn, header, source, copy_path, now)
+    described.add(header)
     touched.add(header.series_uid)
     for warning in header.warnings:
         record_problem(conn, source, "warning", warning, header.series_uid, now, summary)
@@ -141,69 +257,24 @@ def _apply(
 
 
 def _insert_instance(
-    conn: sqlite3.Connection, header: InstanceHeader, source: str, copy_path: str | None, now: str
+    conn: sqlite3.Connection, rows: InstanceRows, source: str, copy_path: str | None, now: str
 ) -> None:
     path = copy_path or source
-    size, mtime_ns = header.size, header.mtime_ns
+    size, mtime_ns = rows.size, rows.mtime_ns
     if copy_path is not None:  # loading checks the file it reads: the copy
         st = os.stat(copy_path)
         size, mtime_ns = st.st_size, st.st_mtime_ns
-    conn.execute(
-        "INSERT INTO dicom_patients(patient_id, patient_name, birth_date, sex) VALUES(?, ?, ?, ?) "
-        "ON CONFLICT(patient_id) DO UPDATE SET patient_name = excluded.patient_name, "
-        "birth_date = excluded.birth_date, sex = excluded.sex",
-        (header.patient_id, header.patient_name, header.patient_birth_date, header.patient_sex),
-    )
-    conn.execute(
-        "INSERT INTO dicom_studies(study_uid, patient_id, study_date, study_time, description, "
-        "accession_number) VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(study_uid) DO UPDATE SET "
-        "patient_id = excluded.patient_id, study_date = excluded.study_date, "
-        "study_time = excluded.study_time, description = excluded.description, "
-        "accession_number = excluded.accession_number",
-        (
-            header.study_uid,
-            header.patient_id,
-            header.study_date,
-            header.study_time,
-            header.study_description,
-            header.accession_number,
-        ),
-    )
-    conn.execute(
-        "INSERT INTO dicom_series(series_uid, study_uid, series_number, modality, description, "
-        "synthetic) VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(series_uid) DO UPDATE SET "
-        "study_uid = excluded.study_uid, series_number = excluded.series_number, "
-        "modality = excluded.modality, description = excluded.description, "
-        "synthetic = MAX(dicom_series.synthetic, excluded.synthetic)",
-        (
-            header.series_uid,
-            header.study_uid,
-            header.series_number,
-            header.modality,
-            header.series_description,
-            int(header.synthetic),
-        ),
-    )
+    identity = (rows.sop_instance_uid, rows.series_uid, path, source, size, mtime_ns)
     conn.execute(
         "INSERT INTO dicom_instances(sop_instance_uid, series_uid, path, source_path, size, "
         "mtime_ns, sop_class_uid, transfer_syntax_uid, image_type, number_of_frames, indexed_at) "
         "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            header.sop_instance_uid,
-            header.series_uid,
-            path,
-            source,
-            size,
-            mtime_ns,
-            header.sop_class_uid,
-            header.transfer_syntax_uid,
-            "\\".join(header.image_type),
-            len(header.frames),
-            now,
-        ),
+        (*identity, *rows.instance_row, now),
     )
-    frames = header.frames if copy_path is None else [replace(f, path=path) for f in header.frames]
-    conn.executemany(INSERT_FRAME_SQL, [frame_to_row(f) for f in frames])
+    frames = rows.frame_rows
+    if copy_path is not None:
+        frames = tuple((*f[:PATH_COLUMN], path, *f[PATH_COLUMN + 1 :]) for f in frames)
+    conn.executemany(INSERT_FRAME_SQL, frames)
 
 
 def delete_instance(
