@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workstation.core.results import DerivedVolume, HeatMap, LabelMap, Result
+from workstation.core.results import DerivedVolume, HeatMap, LabelMap, Result, TimeSeries
 from workstation.core.volume import Volume
 from workstation.gui.mpr_viewer import LAYOUTS, MprViewer
 from workstation.gui.viewer_model import ViewerModel
@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
             self.browser.series_opened.connect(self.open_series)
             self.browser.status.connect(self.statusBar().showMessage)
             self._dock("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
+            self.browser.tree.currentItemChanged.connect(self._show_records_of_browser_item)
         from workstation.gui.results_panel import ResultsPanel
 
         self.results_panel = ResultsPanel()
@@ -84,6 +85,11 @@ class MainWindow(QMainWindow):
 
         self.measurements_panel = MeasurementsPanel(self.store_dir)
         self._dock("Measurements", self.measurements_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        from workstation.gui.records_panel import RecordsPanel
+
+        self.records_panel = RecordsPanel(self.store_dir)
+        self.records_panel.study_open_requested.connect(self.open_study)
+        self._dock("Records", self.records_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.jobs_panel = None
         self._build_menus()
         self.statusBar().showMessage(f"store: {self.store_dir}")
@@ -119,6 +125,8 @@ class MainWindow(QMainWindow):
             self.jobs_panel.set_selection(volume, info or {})
         for warning in volume.warnings[:3]:
             self.statusBar().showMessage(warning)
+        source_patient = volume.source.patient_id if volume.source is not None else ""
+        self.records_panel.show_patient((info or {}).get("patient_id") or source_patient)
         return model
 
     def _add_viewer(self, volume: Volume, info: dict[str, Any] | None) -> ViewerModel:
@@ -139,6 +147,23 @@ class MainWindow(QMainWindow):
             return
         self.show_volume(volume, info)
 
+    def open_study(self, study_uid: str) -> None:
+        """Open the first series of a study (a study marker clicked in the records panel)."""
+        from workstation.gui.records_panel import first_series_of_study
+
+        series_id = first_series_of_study(self.store_dir, study_uid)
+        if series_id is None:
+            self.statusBar().showMessage(f"study {study_uid} is not in the image index")
+            return
+        self.open_series(series_id)
+
+    def _show_records_of_browser_item(self, item, _previous=None) -> None:
+        from workstation.gui.records_panel import patient_of_browser_item
+
+        patient_id = patient_of_browser_item(self.store_dir, item)
+        if patient_id:
+            self.records_panel.show_patient(patient_id)
+
     def show_results(self, results: list[Result]) -> None:
         """Label and heat maps as overlays; derived volumes beside the source; the rest in the
         results panel."""
@@ -155,6 +180,8 @@ class MainWindow(QMainWindow):
                 )
                 derived.set_window(model.window)
                 link_cursors(model, derived)
+            elif isinstance(result, TimeSeries):
+                self.records_panel.show_time_series(result)
             self.results_panel.add_result(result)
 
     def _refresh_overlays(self) -> None:
@@ -240,6 +267,7 @@ class MainWindow(QMainWindow):
     def _toggle_identity(self) -> None:
         for model in self.models:
             model.set_show_identity(not self.identity_action.isChecked())
+        self.records_panel.set_show_identity(not self.identity_action.isChecked())
 
     def _toggle_cine(self) -> None:
         if self.viewer is not None:
