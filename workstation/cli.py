@@ -18,11 +18,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dicom",
     "plugins",
     "runs",
+    "train",
     "records",
     "pacs",
     "models",
     "gui",
     "demo",
+    "evaluate",
 )
 
 

@@ -44,9 +44,7 @@ def make_records(out_dir: Path, patients: int, seed: int) -> list[DemoPatient]:
             e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
         )
         name = patient["name"][0]
-        demo_patients.append(
-            DemoPatient(truth.mrn, f"{name['family']}^{name['given'][0]}".upper())
-        )
+        demo_patients.append(DemoPatient(truth.mrn, f"{name['family']}^{name['given'][0]}".upper()))
     return demo_patients
 
 

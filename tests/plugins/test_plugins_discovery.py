@@ -11,6 +11,7 @@ from workstation.plugins.manager import (
     get_plugin_manager,
     load_registry,
 )
+from workstation.plugins.version import API_VERSION
 
 GOOD = """
 from workstation.plugins.api import AnalysisSpec, Parameter, ReaderSpec, hookimpl
@@ -97,7 +98,7 @@ def test_incompatible_api_version_is_refused_naming_both(write_module) -> None:
     registry = load_registry([module])
     info = registry.plugins[0]
     assert info.status == "refused"
-    assert "plugin API 2.0" in info.error and "implements plugin API 1.0" in info.error
+    assert "plugin API 2.0" in info.error and f"implements plugin API {API_VERSION}" in info.error
     assert registry.entries == []
     with pytest.raises(UnknownAnalysis, match="refused"):
         registry.analysis("other.thing")
@@ -107,7 +108,7 @@ def test_missing_api_version_is_refused_with_the_fix(write_module) -> None:
     source = plugin_source().replace("WORKSTATION_PLUGIN_API = '1.0'", "")
     registry = load_registry([importlib.import_module(write_module(source))])
     assert registry.plugins[0].status == "refused"
-    assert 'WORKSTATION_PLUGIN_API = "1.0"' in registry.plugins[0].error
+    assert f'WORKSTATION_PLUGIN_API = "{API_VERSION}"' in registry.plugins[0].error
 
 
 def test_hook_that_raises_marks_plugin_broken(write_module, sample_plugin) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-API_VERSION = "1.0"
+# 1.1 added AnalysisSpec.train_entry / inputs_optional and TrainContext (`workstation train`).
+API_VERSION = "1.1"
 API_VERSION_ATTRIBUTE = "WORKSTATION_PLUGIN_API"
 
 
