@@ -22,7 +22,7 @@ from workstation.dicom.net.receive import (
     ReceivedInstance,
     clean_incoming,
 )
-from workstation.dicom.net.transfer import ALL_SYNTAXES, MAX_PDU
+from workstation.dicom.net.transfer import ALL_SYNTAXES, MAX_PDU, quicken
 
 LOG = logging.getLogger("workstation.pacs")
 
@@ -68,6 +68,7 @@ class Listener:
         for context in AllStoragePresentationContexts:
             ae.add_supported_context(context.abstract_syntax, ALL_SYNTAXES)
         handlers = [
+            (evt.EVT_CONN_OPEN, lambda event: quicken(event.assoc)),
             (evt.EVT_REQUESTED, self._check_association),
             (evt.EVT_C_STORE, self.receiver.handle_store),
             (evt.EVT_C_ECHO, lambda event: 0x0000),

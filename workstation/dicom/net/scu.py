@@ -28,7 +28,7 @@ from pynetdicom.sop_class import (
 from workstation.dicom.net.listener import DEFAULT_AE_TITLE, DEFAULT_PORT, Listener
 from workstation.dicom.net.nodes import Node, validate_ae_title
 from workstation.dicom.net.receive import ArrivalIndexer, InstanceReceiver, ReceivedInstance
-from workstation.dicom.net.transfer import ALL_SYNTAXES, MAX_PDU
+from workstation.dicom.net.transfer import ALL_SYNTAXES, MAX_PDU, quicken
 
 LOG = logging.getLogger("workstation.pacs")
 
@@ -130,6 +130,7 @@ def _client(ae_title: str) -> AE:
 def _associate(ae: AE, node: Node, **kwargs):
     assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, **kwargs)
     if assoc.is_established:
+        quicken(assoc)
         return assoc
     where = f"node {node.name!r} ({node.ae_title}@{node.host}:{node.port})"
     if assoc.is_rejected:

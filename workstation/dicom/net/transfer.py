@@ -20,3 +20,16 @@ ALL_SYNTAXES: list[str] = [ExplicitVRLittleEndian, ImplicitVRLittleEndian] + [
 # 16 KiB PDUs; a large limit lets them send big ones, which roughly doubles throughput because
 # pynetdicom's cost is per PDU rather than per byte.
 MAX_PDU = 4 * 1024 * 1024
+
+# pynetdicom's network thread sleeps 1 ms whenever it finds nothing to do, including between
+# receiving an object and sending our answer; a peer that waits for each answer before sending
+# the next object (C-GET from Orthanc, storescu) then waits ~1 ms more per object. 0.1 ms took a
+# 400-image C-GET from ~70 to ~95 instances/s for a little more CPU while an association is open.
+DUL_POLL_SECONDS = 0.0001
+
+
+def quicken(assoc) -> None:
+    """Shorten the idle poll of an association's network thread (see DUL_POLL_SECONDS)."""
+    dul = getattr(assoc, "dul", None)
+    if dul is not None and hasattr(dul, "_run_loop_delay"):
+        dul._run_loop_delay = DUL_POLL_SECONDS
