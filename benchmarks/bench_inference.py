@@ -1,0 +1,239 @@
+"""Inference through the workstation host vs the bare MONAI call, fp32 vs bf16 on the CPU, and
+per-analysis time on a 512 x 512 x 200 CT.
+
+1. Host overhead: `Runner.run("monai_segmentation.ct")` in-process (weights loaded from the
+   shipped demo checkpoint, preprocessing, sliding window, resampling back, label table) vs
+   `monai.inferers.sliding_window_inference` with the same network, weights and network input.
+   Goal: the host adds < 10%. The run's parts outside the network are timed too.
+2. CPU precision: the bare call in fp32 vs under `torch.autocast("cpu", torch.bfloat16)`.
+3. Each installed image analysis once on a synthetic 512 x 512 x 200 CT.
+
+    .venv/bin/python benchmarks/bench_inference.py [--repeat 3] [--skip-big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from workstation.core.volume import Volume
+from workstation.plugins.context import AnalysisInputs
+from workstation.plugins.manager import load_registry
+from workstation.plugins.runner import Runner
+
+SEGMENTATION = "monai_segmentation.ct"
+SEG_PARAMS = {"roi_size": 64, "overlap": 0.25, "sw_batch_size": 2, "precision": "fp32"}
+
+
+def timed(function):
+    clock = time.perf_counter()
+    value = function()
+    return time.perf_counter() - clock, value
+
+
+def phantom_volume() -> Volume:
+    from workstation_monai_segmentation.phantoms import centred_geometry, make_case
+
+    geometry = centred_geometry((1.0, 1.0, 2.0), np.eye(3))
+    return make_case(np.random.default_rng(3), geometry).image
+
+
+def big_ct() -> Volume:
+    """512 x 512 x 200 at 0.7 x 0.7 x 1.5 mm: an elliptic body, a denser organ, noise (HU)."""
+    rng = np.random.default_rng(0)
+    z, y, x = np.ogrid[:200, :512, :512]
+    body = ((y - 256) / 200.0) ** 2 + ((x - 256) / 240.0) ** 2 <= 1.0
+    organ = ((y - 230) / 70.0) ** 2 + ((x - 320) / 80.0) ** 2 + ((z - 100) / 60.0) ** 2 <= 1.0
+    array = np.full((200, 512, 512), -1000.0, np.float32)
+    array[np.broadcast_to(body, array.shape)] = 40.0
+    array[organ] = 90.0
+    array += rng.normal(0, 15, size=(200, 512, 1)).astype(np.float32)
+    return Volume(array, spacing=(0.7, 0.7, 1.5), metadata={"modality": "CT", "synthetic": True})
+
+
+def host_overhead(runner: Runner, volume: Volume, repeat: int) -> None:
+    import torch
+    from monai.inferers import sliding_window_inference
+    from workstation_monai_segmentation.inference import load_segmentation_model
+    from workstation_monai_segmentation.preprocessing import preprocess, to_source_grid
+
+    model = load_segmentation_model(None, "cpu", "fp32")
+    data, transform = preprocess(volume, model.config)
+    image = data["image"].as_tensor()[None].float()
+    roi = [SEG_PARAMS["roi_size"]] * 3
+
+    def bare():
+        with torch.inference_mode():
+            return sliding_window_inference(
+                image,
+                roi,
+                SEG_PARAMS["sw_batch_size"],
+                model.network,
+                overlap=SEG_PARAMS["overlap"],
+                mode="gaussian",
+            )
+
+    def host():
+        outcome = runner.run(
+            SEGMENTATION, AnalysisInputs(volume=volume), params=SEG_PARAMS, device="cpu"
+        )
+        assert outcome.ok, outcome.error
+        return outcome
+
+    bare()  # warm both paths (first-call allocations, monai imports)
+    host()
+    bare_s, host_s = [], []
+    for _ in range(repeat):  # alternate so the shared machine's load hits both alike
+        bare_s.append(timed(bare)[0])
+        host_s.append(timed(host)[0])
+    load_s = timed(lambda: load_segmentation_model(None, "cpu", "fp32"))[0]
+    prep_s = timed(lambda: preprocess(volume, model.config))[0]
+    logits = bare()
+    back_s = timed(lambda: to_source_grid(torch.softmax(logits[0], 0), data, transform))[0]
+    b, h = statistics.median(bare_s), statistics.median(host_s)
+    print(
+        f"\n## host overhead: volume {volume.shape} (z, y, x) -> network grid "
+        f"{tuple(image.shape[2:])}, median of {repeat}"
+    )
+    print("| what | s | ratio |\n| --- | ---: | ---: |")
+    print(f"| bare sliding_window_inference (the peer) | {b:.2f} | 1.00x |")
+    print(f"| workstation Runner.run, in-process | {h:.2f} | {h / b:.2f}x |")
+    print(f"| of which: weights load | {load_s:.2f} | {load_s / b:.2f}x |")
+    print(f"| of which: preprocessing to the network grid | {prep_s:.2f} | {prep_s / b:.2f}x |")
+    print(f"| of which: softmax + resampling back | {back_s:.2f} | {back_s / b:.2f}x |")
+    print(f"host overhead: {100 * (h / b - 1):+.1f}%  (rounds bare {bare_s}, host {host_s})")
+
+
+def segmentation_parts(volume: Volume) -> dict[str, float]:
+    """Each step of the segmentation alone, once: preprocessing to the network grid, the bare
+    MONAI call on that input, and softmax + resampling back onto the series' grid."""
+    import torch
+    from monai.inferers import sliding_window_inference
+    from workstation_monai_segmentation.inference import load_segmentation_model
+    from workstation_monai_segmentation.preprocessing import preprocess, to_source_grid
+
+    model = load_segmentation_model(None, "cpu", "fp32")
+    prep_s, (data, transform) = timed(lambda: preprocess(volume, model.config))
+    image = data["image"].as_tensor()[None].float()
+    roi = [SEG_PARAMS["roi_size"]] * 3
+    with torch.inference_mode():
+        bare_s, logits = timed(
+            lambda: sliding_window_inference(
+                image,
+                roi,
+                SEG_PARAMS["sw_batch_size"],
+                model.network,
+                overlap=SEG_PARAMS["overlap"],
+                mode="gaussian",
+            )
+        )
+    back_s = timed(lambda: to_source_grid(torch.softmax(logits[0], 0), data, transform))[0]
+    return {"grid": tuple(image.shape[2:]), "prep": prep_s, "bare": bare_s, "back": back_s}
+
+
+def precision(volume: Volume, repeat: int) -> None:
+    import torch
+    from monai.inferers import sliding_window_inference
+    from workstation_monai_segmentation.inference import load_segmentation_model
+    from workstation_monai_segmentation.preprocessing import preprocess
+
+    model = load_segmentation_model(None, "cpu", "fp32")
+    image = preprocess(volume, model.config)[0]["image"].as_tensor()[None].float()
+    image = image[..., :64, :64, :64].contiguous()  # one window: bf16 may be very slow here
+
+    def call(dtype):
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None),
+        ):
+            return sliding_window_inference(image, [64] * 3, 1, model.network)
+
+    call(None)
+    call(torch.bfloat16)
+    fp32_runs, bf16_runs = [], []
+    for _ in range(repeat):  # alternate so the shared machine's load hits both alike
+        fp32_runs.append(timed(lambda: call(None)))
+        bf16_runs.append(timed(lambda: call(torch.bfloat16)))
+    fp32_s = statistics.median(t for t, _ in fp32_runs)
+    bf16_s = statistics.median(t for t, _ in bf16_runs)
+    fp32_out, bf16_out = fp32_runs[0][1], bf16_runs[0][1]
+    agree = float((fp32_out.argmax(1) == bf16_out.float().argmax(1)).float().mean())
+    print(
+        f"\n## CPU precision, one 64^3 window, bare call, median of {repeat} (CPU: {cpu_flags()})"
+    )
+    print("| precision | s | ratio |\n| --- | ---: | ---: |")
+    print(f"| fp32 (the peer) | {fp32_s:.3f} | 1.00x |")
+    print(f"| bf16 autocast | {bf16_s:.3f} | {bf16_s / fp32_s:.2f}x |")
+    print(f"voxels with the same arg-max label: {100 * agree:.2f}%")
+
+
+def cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read().split("flags", 2)[1].split("\n")[0]
+    except (OSError, IndexError):
+        return "unknown"
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    return ", ".join(f for f in wanted if f" {f}" in flags) or "no AVX2"
+
+
+def per_analysis(runner: Runner, registry) -> None:
+    clock = time.perf_counter()
+    volume = big_ct()
+    print(
+        f"\n## per analysis on a {volume.shape[::-1]} (x, y, z) CT, one run each "
+        f"(made in {time.perf_counter() - clock:.1f} s)"
+    )
+    print("| analysis | s | outcome |\n| --- | ---: | --- |")
+    jobs = [
+        ("threshold.segment", {}),
+        (SEGMENTATION, SEG_PARAMS),
+        ("monai_reconstruction.restore", {}),
+        ("monai_classification.liver_lesion", {}),
+    ]
+    known = {e.id for e in registry.entries if e.status == "ok"}
+    for analysis_id, params in jobs:
+        if analysis_id not in known:
+            print(f"| {analysis_id} | - | not installed |")
+            continue
+        outcome = runner.run(
+            analysis_id, AnalysisInputs(volume=volume), params=params, device="cpu"
+        )
+        state = "ok" if outcome.ok else f"{outcome.outcome}: {outcome.error}"
+        print(f"| {analysis_id} | {outcome.duration_s:.1f} | {state} |", flush=True)
+        if analysis_id == SEGMENTATION and outcome.ok:
+            parts = segmentation_parts(volume)
+            bare = parts["bare"]
+            print(
+                f"| - bare sliding_window_inference, network grid {parts['grid']} | {bare:.1f} "
+                f"| run / bare {outcome.duration_s / bare:.2f}x |"
+            )
+            print(f"| - preprocessing to the network grid | {parts['prep']:.1f} | |")
+            print(f"| - softmax + resampling back to 512 x 512 x 200 | {parts['back']:.1f} | |")
+            rest = outcome.duration_s - bare - parts["prep"] - parts["back"]
+            print(f"| - the rest (host, weights, label table) | {rest:.1f} | |", flush=True)
+
+
+def main() -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-big", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    registry = load_registry()
+    with Runner(registry, store_dir=None, isolated=False) as runner:
+        volume = phantom_volume()
+        host_overhead(runner, volume, args.repeat)
+        precision(volume, args.repeat)
+        if not args.skip_big:
+            per_analysis(runner, registry)
+
+
+if __name__ == "__main__":
+    main()
