@@ -142,9 +142,26 @@ class SliceView(pg.GraphicsView):
             self.overlay_items.append(item)
         for item, overlay in zip(self.overlay_items, shown):
             data, table = overlay.layer(self.grid, self.slice_index)
-            item.setLookupTable(table, update=False)
-            item.setImage(data, autoLevels=False, levels=None)
-            item.setRect(self.image_rect)
+            box = _drawn_box(data, table)
+            if box is None:  # nothing drawn on this slice: no image to blend at all
+                item.setVisible(False)
+                continue
+            top, bottom, left, right = box
+            # only the rows and columns holding drawn pixels, coloured here: Qt then blends far
+            # fewer pixels and pyqtgraph builds no colour table per slice
+            crop = data[top:bottom, left:right]
+            item.setImage(
+                crop if table is None else _coloured(crop, table), autoLevels=False, levels=None
+            )
+            sr, sd = self.grid.pixel_size
+            item.setRect(
+                QRectF(
+                    self.image_rect.left() + left * sr,
+                    self.image_rect.top() + top * sd,
+                    (right - left) * sr,
+                    (bottom - top) * sd,
+                )
+            )
             item.setVisible(True)
         for item in self.overlay_items[len(shown) :]:
             item.setVisible(False)
@@ -281,3 +298,21 @@ class SliceView(pg.GraphicsView):
         font = QFont(self.font())
         font.setPointSizeF(max(7.0, min(9.0, self.height() / 60)))
         return font
+
+
+def _drawn_box(data: np.ndarray, table: np.ndarray | None) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) bounds of the pixels an overlay layer draws, or None.
+
+    Index 0 of an overlay table is always transparent; without a table the data are RGBA."""
+    drawn = data[..., 3] > 0 if table is None else data > 0
+    rows = np.flatnonzero(drawn.any(axis=1))
+    if rows.size == 0:
+        return None
+    columns = np.flatnonzero(drawn[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
+
+
+def _coloured(indices: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """RGBA pixels for indices into an (N, 4) uint8 table: one 4-byte gather per pixel."""
+    words = np.ascontiguousarray(table, dtype=np.uint8).view(np.uint32).reshape(-1)
+    return np.take(words, indices).view(np.uint8).reshape(*indices.shape, 4)

@@ -58,7 +58,8 @@ class ViewerModel(QObject):
             nz, ny, nx = self.volume.shape
             ijk = np.clip(self.volume.world_to_index(point), 0, [nx - 1, ny - 1, nz - 1])
             point = self.volume.index_to_world(ijk)
-        if np.allclose(point, self.cursor, atol=1e-9):
+        # np.allclose's test, without its per-call overhead (this runs on every slice change)
+        if np.all(np.abs(point - self.cursor) <= 1e-9 + 1e-5 * np.abs(self.cursor)):
             return
         self.cursor = point
         self.cursor_changed.emit(point)
