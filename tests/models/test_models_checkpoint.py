@@ -91,3 +91,26 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(tiny_unet(), path, "cpu")
     with pytest.raises(CheckpointError, match="checkpoint file not found"):
         load_checkpoint(tiny_unet(), tmp_path / "absent.pt", "cpu")
+
+
+def test_checkpoint_config_over_defaults_and_demo_detection(tmp_path):
+    import torch
+
+    from workstation.models import CONFIG_KEY, is_demo_weights, read_checkpoint_config
+
+    defaults = {"spacing": 2.0, "labels": ["organ"]}
+    user = tmp_path / "user.pt"
+    torch.save({"state_dict": {}, CONFIG_KEY: {"spacing": 1.5}}, user)
+    demo = tmp_path / "demo.pt"
+    torch.save({"state_dict": {}, CONFIG_KEY: {"demo": True}}, demo)
+    plain = tmp_path / "plain.pt"
+    torch.save({"w": torch.zeros(1)}, plain)
+
+    assert read_checkpoint_config(user, defaults) == {"spacing": 1.5, "labels": ["organ"]}
+    assert read_checkpoint_config(plain, defaults) == defaults
+    assert read_checkpoint_config(tmp_path / "missing.pt", defaults) == defaults
+    shipped = tmp_path / "shipped.pt"
+    shipped.write_bytes(plain.read_bytes())
+    assert is_demo_weights(demo, read_checkpoint_config(demo, defaults), shipped)
+    assert is_demo_weights(shipped, defaults, shipped)  # the file the plugin ships
+    assert not is_demo_weights(user, read_checkpoint_config(user, defaults), shipped)

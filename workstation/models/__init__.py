@@ -12,7 +12,12 @@ Importing this package never imports torch or monai; they load when a model is b
 """
 
 from workstation.models.bundle import LoadedBundle, find_weights, load_bundle, load_model
-from workstation.models.checkpoint import load_checkpoint
+from workstation.models.checkpoint import (
+    CONFIG_KEY,
+    is_demo_weights,
+    load_checkpoint,
+    read_checkpoint_config,
+)
 from workstation.models.errors import (
     BundleBuildError,
     BundleError,
@@ -45,6 +50,7 @@ from workstation.models.trust import (
 )
 
 __all__ = [
+    "CONFIG_KEY",
     "PRECISIONS",
     "BundleBuildError",
     "BundleError",
@@ -59,6 +65,7 @@ __all__ = [
     "autocast_context",
     "fallback_plan",
     "find_weights",
+    "is_demo_weights",
     "is_trusted",
     "list_trusted",
     "load_bundle",
@@ -66,6 +73,7 @@ __all__ = [
     "load_model",
     "prefers_channels_last",
     "prepare_network",
+    "read_checkpoint_config",
     "read_metadata",
     "require_trusted",
     "resolve_precision",

@@ -17,6 +17,36 @@ from workstation.models.errors import CheckpointError
 from workstation.models.precision import as_device
 
 STATE_DICT_KEYS = ("state_dict", "model", "network", "net", "model_state_dict")
+# Where a plugin's training command stores how to rebuild its network (architecture, spacing,
+# labels, "demo": True for shipped demo weights) beside the state_dict in the same file.
+CONFIG_KEY = "workstation_config"
+
+
+def read_checkpoint_config(path: Path, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration a checkpoint carries under `CONFIG_KEY`, over `defaults`; the defaults
+    when it has none or cannot be read weights-only (loading its weights reports that)."""
+    import torch
+
+    config = dict(defaults)
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return config
+    stored = content.get(CONFIG_KEY) if isinstance(content, dict) else None
+    if isinstance(stored, dict):
+        config.update(stored)
+    return config
+
+
+def is_demo_weights(path: Path, config: Mapping[str, Any], shipped: Path) -> bool:
+    """Results from these weights must be labelled demo: the checkpoint says so, or it is the
+    file the plugin ships."""
+    if config.get("demo"):
+        return True
+    try:
+        return Path(path).samefile(shipped)
+    except OSError:
+        return False
 
 
 def is_torchscript(path: Path) -> bool:

@@ -12,7 +12,6 @@ classes that makes the series' lesion probability the highest slice probability.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
@@ -22,7 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from workstation.models import autocast_context, load_model, prepare_network
+from workstation.models import (
+    autocast_context,
+    is_demo_weights,
+    load_model,
+    prepare_network,
+    read_checkpoint_config,
+)
 from workstation.plugins.api import (
     Cancelled,
     Classification,
@@ -42,7 +47,6 @@ from workstation_monai_classification.explain import gradcam_map, occlusion_map
 from workstation_monai_classification.network import build_network
 from workstation_monai_classification.preprocessing import to_network, to_source
 
-CONFIG_KEY = "workstation_config"
 """Checkpoint entry holding the model's configuration (plain values, readable weights-only)."""
 
 EXPLANATIONS = ("gradcam", "occlusion", "none")
@@ -79,27 +83,6 @@ class SeriesClassification:
     grid: Geometry
 
 
-def read_model_config(path: Path) -> dict[str, Any]:
-    """The configuration stored in a checkpoint, over the defaults; defaults when it has none
-    (or cannot be read weights-only: loading it then reports the problem)."""
-    config = default_model_config()
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return config
-    stored = content.get(CONFIG_KEY) if isinstance(content, dict) else None
-    if isinstance(stored, dict):
-        config.update(stored)
-    return config
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def load_classifier(
     weights: str | Path | None = None,
     device: Any = "cpu",
@@ -118,10 +101,14 @@ def load_classifier(
             config["classes"] = [names.get(i, f"class {i}") for i in range(max(names) + 1)]
         network = prepare_network(bundle.network, device, precision)
         return ClassifierModel(network, config, path, demo=False)
-    config = read_model_config(path) if path.is_file() else default_model_config()
+    config = (
+        read_checkpoint_config(path, default_model_config())
+        if path.is_file()
+        else default_model_config()
+    )
     network = build_network(config["network"])
     loaded = load_model(path, device, network=network, store_dir=store_dir).network
-    demo = bool(config.get("demo")) or _same_file(path, demo_weights_path())
+    demo = is_demo_weights(path, config, demo_weights_path())
     return ClassifierModel(prepare_network(loaded, device, precision), config, path, demo)
 
 

@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from workstation.models import CONFIG_KEY
 from workstation.plugins.api import Volume
 from workstation_monai_classification import __version__
 from workstation_monai_classification.config import default_model_config
-from workstation_monai_classification.inference import CONFIG_KEY, ClassifierModel, classify
+from workstation_monai_classification.inference import ClassifierModel, classify
 from workstation_monai_classification.metrics import series_figures
 from workstation_monai_classification.network import build_network
 from workstation_monai_classification.phantoms import (

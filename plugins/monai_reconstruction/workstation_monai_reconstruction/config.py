@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from workstation.models import CONFIG_KEY as MODEL_CONFIG_KEY
+
 ANALYSIS_ID = "monai_reconstruction.restore"
 DEMO_WEIGHTS = "data/model.pt"
 MODEL_CARD = "data/MODEL_CARD.md"
-CONFIG_KEY = "workstation_config"
-"""Checkpoint entry holding the model configuration (plain values, readable weights-only)."""
+CONFIG_KEY = MODEL_CONFIG_KEY
+"""Checkpoint entry holding the model configuration (the host's convention, weights-only)."""
 
 MODES = ("ct_denoise", "mr_kspace")
 """The two restorations; each has its own network inside one checkpoint (keys `<mode>.*`)."""

@@ -10,7 +10,6 @@ windows beyond, out-of-memory fallback on a GPU).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
@@ -20,7 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from workstation.models import InferenceCancelled, load_model, prepare_network, sliding_window
+from workstation.models import (
+    InferenceCancelled,
+    is_demo_weights,
+    load_model,
+    prepare_network,
+    read_checkpoint_config,
+    sliding_window,
+)
 from workstation.plugins.api import (
     Cancelled,
     DerivedVolume,
@@ -32,7 +38,6 @@ from workstation.plugins.api import (
 from workstation_monai_reconstruction import __version__
 from workstation_monai_reconstruction.config import (
     ANALYSIS_ID,
-    CONFIG_KEY,
     CT_OFFSET_HU,
     CT_SCALE_HU,
     DEMO_DESCRIPTION,
@@ -67,27 +72,6 @@ class ReconstructionModel:
     demo: bool
 
 
-def read_model_config(path: Path) -> dict[str, Any]:
-    """The configuration stored in a checkpoint over the defaults (defaults when it has none;
-    a file that cannot be read weights-only is reported when its weights are loaded)."""
-    config = default_model_config()
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return config
-    stored = content.get(CONFIG_KEY) if isinstance(content, dict) else None
-    if isinstance(stored, dict):
-        config.update(stored)
-    return config
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def load_reconstruction_model(
     weights: str | Path | None = None,
     device: Any = "cpu",
@@ -98,10 +82,14 @@ def load_reconstruction_model(
     """The checkpoint the user chose (both networks, keys `ct_denoise.*` and `mr_kspace.*`, as
     `train` writes it), or the shipped demo weights when `weights` is None."""
     path = Path(weights) if weights is not None else demo_weights_path()
-    config = read_model_config(path) if path.is_file() else default_model_config()
+    config = (
+        read_checkpoint_config(path, default_model_config())
+        if path.is_file()
+        else default_model_config()
+    )
     networks = build_networks(config)
     loaded = load_model(path, device, network=networks, store_dir=store_dir).network
-    demo = bool(config.get("demo")) or _same_file(path, demo_weights_path())
+    demo = is_demo_weights(path, config, demo_weights_path())
     return ReconstructionModel(prepare_network(loaded, device, precision), config, path, demo)
 
 

@@ -6,7 +6,6 @@ are usable on their own (the training command and the tests use them).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -16,7 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from workstation.models import InferenceCancelled, load_model, prepare_network, sliding_window
+from workstation.models import (
+    InferenceCancelled,
+    is_demo_weights,
+    load_model,
+    prepare_network,
+    read_checkpoint_config,
+    sliding_window,
+)
 from workstation.plugins.api import Cancelled, Label, LabelMap, Measurements, RunContext, Volume
 from workstation_monai_segmentation import __version__
 from workstation_monai_segmentation.config import (
@@ -33,7 +39,6 @@ from workstation_monai_segmentation.preprocessing import (
     to_source_grid,
 )
 
-CONFIG_KEY = "workstation_config"
 """Checkpoint entry holding the model's configuration (plain values, readable weights-only)."""
 
 
@@ -53,20 +58,6 @@ class SegmentationModel:
     labels: list[Label] = field(default_factory=list)
 
 
-def read_model_config(path: Path) -> dict[str, Any]:
-    """The configuration stored in a checkpoint, over the defaults; defaults when it has none
-    (or cannot be read weights-only: then loading it reports the problem)."""
-    config = default_model_config()
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return config
-    stored = content.get(CONFIG_KEY) if isinstance(content, dict) else None
-    if isinstance(stored, dict):
-        config.update(stored)
-    return config
-
-
 def labels_from_config(config: dict[str, Any]) -> list[Label]:
     return [
         Label(
@@ -77,13 +68,6 @@ def labels_from_config(config: dict[str, Any]) -> list[Label]:
         )
         for item in config["labels"]
     ]
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def load_segmentation_model(
@@ -103,10 +87,14 @@ def load_segmentation_model(
         labels = [Label(v, n) for v, n in sorted(names.items())] or labels_from_config(config)
         network = prepare_network(bundle.network, device, precision)
         return SegmentationModel(network, config, path, demo=False, labels=labels)
-    config = read_model_config(path) if path.is_file() else default_model_config()
+    config = (
+        read_checkpoint_config(path, default_model_config())
+        if path.is_file()
+        else default_model_config()
+    )
     network = build_network(config["network"])
     loaded = load_model(path, device, network=network, store_dir=store_dir).network
-    demo = bool(config.get("demo")) or _same_file(path, demo_weights_path())
+    demo = is_demo_weights(path, config, demo_weights_path())
     return SegmentationModel(
         prepare_network(loaded, device, precision), config, path, demo, labels_from_config(config)
     )

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from workstation.models import CONFIG_KEY
 from workstation_monai_segmentation import __version__
 from workstation_monai_segmentation.config import default_model_config
 from workstation_monai_segmentation.inference import (
-    CONFIG_KEY,
     SegmentationModel,
     labels_from_config,
     segment,
