@@ -23,8 +23,13 @@ def application() -> QApplication:
 
 
 def apply_dark_theme(app: QApplication) -> None:
-    """A dark palette: reading rooms are dim and a bright frame around images dazzles."""
+    """Fusion style with the dark palette for the whole application."""
     app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+
+
+def dark_palette() -> QPalette:
+    """A dark palette: reading rooms are dim and a bright frame around images dazzles."""
     palette = QPalette()
     base, window, text = QColor(30, 30, 32), QColor(45, 45, 48), QColor(220, 220, 220)
     for role, colour in (
@@ -41,4 +46,15 @@ def apply_dark_theme(app: QApplication) -> None:
         (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255)),
     ):
         palette.setColor(role, colour)
-    app.setPalette(palette)
+    # Disabled controls must look disabled: greyed text, placeholder text readable but quiet.
+    disabled, placeholder = QColor(115, 115, 118), QColor(140, 140, 145)
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+        QPalette.ColorRole.HighlightedText,
+    ):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, disabled)
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Button, QColor(38, 38, 40))
+    palette.setColor(QPalette.ColorRole.PlaceholderText, placeholder)
+    return palette
