@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store",
         metavar="DIR",
-        help="store folder (default: $WORKSTATION_HOME, else $XDG_DATA_HOME/workstation)",
+        help="store folder (default: $WORKSTATION_HOME, else $XDG_DATA_HOME/workstation, "
+        "else ~/.local/share/workstation)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -25,7 +25,13 @@ def test_run_folder_gives_its_label_and_heat_maps_but_not_derived_volumes(synth,
             volume=volume.with_array(labels),
             labels=[Label(2, "Spleen", (10, 200, 30))],
         ),
-        HeatMap(name="saliency", volume=volume.with_array(heat), value_range=(0.0, 1.0)),
+        HeatMap(
+            name="saliency",
+            volume=volume.with_array(heat),
+            value_range=(0.0, 2.0),
+            units="%",
+            colormap="hot",
+        ),
         DerivedVolume(name="denoised", volume=volume.with_array(volume.array.astype(np.float32))),
     ]
     run = tmp_path / "run"
@@ -40,6 +46,8 @@ def test_run_folder_gives_its_label_and_heat_maps_but_not_derived_volumes(synth,
     np.testing.assert_array_equal(on_source.array, labels)
     heat_map = next(r for r in loaded if isinstance(r, HeatMap))
     np.testing.assert_allclose(heat_map.volume.resample_to(volume).array, heat, atol=1e-5)
+    # shown as the analysis asked, not in a default map and range
+    assert (heat_map.colormap, heat_map.value_range, heat_map.units) == ("hot", (0.0, 2.0), "%")
 
 
 def test_nifti_label_map_without_table_gets_named_labels(synth, tmp_path):

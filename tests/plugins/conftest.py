@@ -55,6 +55,15 @@ def workstation_analyses():
         _spec("sample.records", "records", inputs=[InputKind.PATIENT_RECORDS], returns=["report"]),
         _spec("sample.seeded", "seeded", returns=["measurements"]),
         _spec("sample.gpu_busy", "busy", device="prefers_gpu", returns=["measurements"]),
+        _spec("sample.heat", "heat", returns=["heat_map"], parameters=[
+            Parameter("colormap", "str", default="hot", help="colour map name"),
+            Parameter("units", "str", default="%", help="units of the values"),
+            Parameter("about", "str", default="values above the minimum", help="description"),
+        ]),
+        _spec("sample.unnamed", "unnamed"),
+        _spec("sample.weights", "weights", returns=["report"]),
+        _spec("sample.chatty", "chatty", returns=["report"]),
+        _spec("sample.own_cancel", "own_cancel"),
     ]
 
 
@@ -116,6 +125,45 @@ def busy(ctx):
     time.sleep(0.2)
     return Measurements(name="span", columns=["start", "end", "device"],
                         rows=[[start, time.monotonic(), ctx.device]])
+
+
+def heat(ctx):
+    values = (ctx.volume.array - ctx.volume.array.min()).astype(np.float32)
+    return HeatMap(name="heat", description=ctx.params["about"],
+                   volume=ctx.volume.with_array(values), colormap=ctx.params["colormap"],
+                   units=ctx.params["units"])
+
+
+def unnamed(ctx):
+    # values 1 and 2 in the array, but only 1 in `labels`
+    array = np.zeros(ctx.volume.array.shape, np.uint8)
+    array[0] = 1
+    array[-1] = 2
+    return LabelMap(name="parts", volume=ctx.volume.with_array(array),
+                    labels=[Label(1, "first", (0, 200, 0))])
+
+
+def own_cancel(ctx):
+    # stops with a library's own error once cancelled, as a model's inference loop may
+    ctx.progress(0.0, "started")
+    while not ctx.cancelled():
+        time.sleep(0.01)
+    raise RuntimeError("inference stopped on request")
+
+
+def weights(ctx):
+    return Report(name="weights", text=str(ctx.weights))
+
+
+def chatty(ctx):
+    # progress as a model pass reports it: a message, then many updates without one that
+    # restart at 0 %, then a last message below the highest fraction seen
+    ctx.progress(0.4, "thresholded")
+    for step in range(101):
+        ctx.progress(step / 100, "")
+    ctx.progress(0.9, "heat map done")
+    ctx.progress(1.0)
+    return Report(name="r", text="done")
 
 
 def seeded(ctx):

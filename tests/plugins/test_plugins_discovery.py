@@ -108,7 +108,9 @@ def test_missing_api_version_is_refused_with_the_fix(write_module) -> None:
     source = plugin_source().replace("WORKSTATION_PLUGIN_API = '1.0'", "")
     registry = load_registry([importlib.import_module(write_module(source))])
     assert registry.plugins[0].status == "refused"
-    assert f'WORKSTATION_PLUGIN_API = "{API_VERSION}"' in registry.plugins[0].error
+    error = registry.plugins[0].error
+    assert 'add WORKSTATION_PLUGIN_API = "1.0"' in error  # what the tutorial and docs declare
+    assert f"implements plugin API {API_VERSION}" in error
 
 
 def test_hook_that_raises_marks_plugin_broken(write_module, sample_plugin) -> None:

@@ -335,3 +335,31 @@ def test_isolated_device_choice_keeps_torch_out_of_the_host(tmp_path) -> None:
     assert outcome == "succeeded" and device == seen
     assert device in ("cpu", "cuda", "mps")
     assert host_has_torch is False
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "isolated"])
+def test_an_analysis_that_stops_with_its_own_error_when_cancelled_ends_cancelled(
+    sample_plugin, store, ct_volume, isolated
+) -> None:
+    token = CancelToken()
+    started = threading.Event()
+    with Runner(load_registry([sample_plugin]), store_dir=store) as runner:
+        box = {}
+        thread = threading.Thread(
+            target=lambda: box.setdefault(
+                "o",
+                runner.run(
+                    "sample.own_cancel",
+                    AnalysisInputs(volume=ct_volume),
+                    isolated=isolated,
+                    cancel=token,
+                    on_progress=lambda f, m: started.set(),
+                ),
+            )
+        )
+        thread.start()
+        assert started.wait(60)
+        token.cancel()
+        thread.join(30)
+    assert box["o"].outcome == "cancelled", box["o"].error
+    assert recorded(store, box["o"].run_id).outcome == "cancelled"

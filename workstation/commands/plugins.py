@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import threading
 from typing import Any
@@ -48,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run",
         help="run an analysis on a series or file and write its results",
         description="Run an analysis headless. Progress goes to stderr; exit code 0 succeeded, "
-        "1 failed, 2 refused, 124 timed out, 130 cancelled.",
+        "1 failed, 2 refused, 124 timed out, 130 cancelled (Ctrl-C cancels the run and records "
+        "it; a second Ctrl-C stops waiting for the analysis).",
     )
     run.add_argument("analysis", metavar="ANALYSIS_ID")
     source = run.add_mutually_exclusive_group()
@@ -78,7 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--weights",
         metavar="PATH",
-        help="model weights to use instead of the plugin's own (bundle folder or checkpoint)",
+        help="model weights to use instead of the plugin's own (bundle folder or checkpoint); "
+        "a missing path is refused before the run starts",
     )
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--json", action="store_true", help="print the outcome as JSON on stdout")
@@ -87,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # --- plugins ------------------------------------------------------------------------------------
 def _list(args: argparse.Namespace) -> int:
-    from workstation.plugins.manager import load_registry
+    from workstation.plugins.manager import AUTOLOAD_ENV, autoload_disabled, load_registry
 
     registry = load_registry()
     if args.json:
@@ -95,6 +99,11 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     if not registry.entries:
         print("no analyses installed")
+    if autoload_disabled():
+        print(
+            f"note: {AUTOLOAD_ENV}={os.environ[AUTOLOAD_ENV]} is set, so installed plugins "
+            "(entry points) are not loaded; unset it to list them"
+        )
     for entry in registry.entries:
         plugin = entry.plugin
         dist = (
@@ -150,7 +159,7 @@ def _check(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from workstation.plugins import inputs as input_loading
     from workstation.plugins.manager import UnknownAnalysis, load_registry
-    from workstation.plugins.runner import CancelToken, Runner
+    from workstation.plugins.runner import CancelToken, Runner, new_run_id
 
     params, problem = _parse_params(args.param)
     if problem:
@@ -175,12 +184,14 @@ def _run(args: argparse.Namespace) -> int:
 
     cancel = CancelToken()
     progress = _StderrProgress(entry.id)
+    run_id = new_run_id()
     with Runner(registry, store_dir=store, isolated=args.isolated) as runner:
         box: dict[str, Any] = {}
-        worker = threading.Thread(
-            target=lambda: box.setdefault(
-                "outcome",
-                runner.run(
+        finished = threading.Event()
+
+        def work() -> None:
+            try:
+                box["outcome"] = runner.run(
                     entry.id,
                     inputs,
                     params=params,
@@ -192,19 +203,18 @@ def _run(args: argparse.Namespace) -> int:
                     on_progress=progress.progress,
                     on_log=progress.log,
                     cancel=cancel,
-                ),
-            ),
-            daemon=True,
-        )
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.2)
-        except KeyboardInterrupt:
-            print("\ncancelling (Ctrl-C again to quit now)...", file=sys.stderr)
-            cancel.cancel()
-            worker.join()
-        outcome = box["outcome"]
+                    run_id=run_id,
+                )
+            finally:
+                finished.set()
+
+        threading.Thread(target=work, name="workstation-run", daemon=True).start()
+        with _CtrlC(cancel, lambda: _quit_now(runner)):
+            while not finished.wait(0.2):
+                pass
+        outcome = box.get("outcome")
+    if outcome is None:  # the runner itself broke; its traceback is already on stderr
+        return fail(f"{entry.id}: the run ended without an outcome (run {run_id})", 1)
     if args.json:
         print_json(_outcome_dict(outcome))
     else:
@@ -219,9 +229,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if outcome.traceback:
         print(outcome.traceback.rstrip(), file=sys.stderr)
-    return fail(
-        f"{outcome.analysis_id} {outcome.outcome}: {outcome.error}", EXIT_CODES[outcome.outcome]
-    )
+    code = EXIT_CODES[outcome.outcome]
+    if outcome.outcome == "cancelled" and cancel.is_set():
+        return fail(f"{outcome.analysis_id} cancelled (run {outcome.run_id} recorded)", code)
+    return fail(f"{outcome.analysis_id} {outcome.outcome}: {outcome.error}", code)
 
 
 def _parse_params(items: list[str]) -> tuple[dict[str, str], str | None]:
@@ -254,17 +265,83 @@ def _outcome_dict(outcome: Any) -> dict[str, Any]:
 
 
 class _StderrProgress:
-    """Progress and log lines on stderr, one per update (works in logs and terminals alike)."""
+    """Progress and log lines on stderr (works in logs and terminals alike).
+
+    Analyses report progress as often as they like, often without a message (a sliding window
+    reports every patch). A line is printed when the message changes, or when the percentage has
+    moved `STEP` points since the last line, or at 100 %; a line without a message repeats the
+    last one. The percentage shown never goes down: a sub-step that restarts at 0 % (a second
+    model pass) shows as the overall progress so far.
+    """
+
+    STEP = 10
 
     def __init__(self, analysis_id: str) -> None:
         self.analysis_id = analysis_id
-        self._last: tuple[int, str] | None = None
+        self._percent = -1  # last percentage printed
+        self._message = ""  # last message printed
+        self._lock = threading.Lock()
 
-    def progress(self, fraction: float, message: str) -> None:
-        key = (int(fraction * 100), message)
-        if key != self._last:
-            self._last = key
-            print(f"[{key[0]:3d}%] {message}".rstrip(), file=sys.stderr, flush=True)
+    def progress(self, fraction: float, message: str = "") -> None:
+        try:
+            percent = int(min(max(float(fraction), 0.0), 1.0) * 100)
+        except (TypeError, ValueError):
+            return
+        message = (message or "").strip()
+        with self._lock:
+            shown = max(percent, self._percent, 0)
+            new_message = bool(message) and message != self._message
+            if not new_message:
+                moved = shown - self._percent >= self.STEP
+                finished = shown == 100 and self._percent < 100
+                if not (moved or finished):
+                    return
+                message = self._message
+            self._percent, self._message = shown, message
+            print(f"[{shown:3d}%] {message}".rstrip(), file=sys.stderr, flush=True)
 
     def log(self, level: int, message: str) -> None:
         print(f"{logging.getLevelName(level).lower()}: {message}", file=sys.stderr, flush=True)
+
+
+class _CtrlC:
+    """While a run is under way, the first Ctrl-C (SIGINT) cancels it and the run ends as
+    "cancelled" (exit 130) once the analysis has stopped; a second one quits at once.
+
+    A handler instead of KeyboardInterrupt: an exception raised inside `Thread.join` or
+    `Event.wait` can leave the thread bookkeeping broken, so the run would end unrecorded.
+    """
+
+    def __init__(self, cancel: Any, quit_now: Any) -> None:
+        self.cancel = cancel
+        self.quit_now = quit_now
+        self._previous: Any = None
+        self._installed = False
+        self._presses = 0
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        # count first: a second Ctrl-C may arrive while this handler is still printing
+        self._presses += 1
+        if self._presses == 1:
+            self.cancel.cancel()
+            print("\ncancelling (Ctrl-C again to quit now)...", file=sys.stderr, flush=True)
+        elif self._presses == 2:
+            self.quit_now()
+
+
+def _quit_now(runner: Any) -> None:
+    """Second Ctrl-C: stop waiting for the analysis to notice. An isolated worker is killed; an
+    in-process analysis is left behind (this process is about to exit). The run still ends
+    "cancelled" and is recorded by the runner."""
+    print("\nworkstation: quitting now", file=sys.stderr, flush=True)
+    runner.stop_now()

@@ -127,8 +127,8 @@ def load_overlay(path: str | os.PathLike[str]) -> list[Result]:
     if path.is_dir():
         files = _run_folder_overlays(path)
         if files is None:  # not a run folder: every NIfTI in it
-            files = [(f, None) for f in sorted(path.rglob("*")) if is_nifti(f)]
-        results = [_nifti_result(f, kind) for f, kind in files]
+            files = [(f, None, {}) for f in sorted(path.rglob("*")) if is_nifti(f)]
+        results = [_nifti_result(f, kind, shown) for f, kind, shown in files]
         if not results:
             raise ViewerInputError(f"{path}: the run folder has no label or heat maps")
         return results
@@ -137,15 +137,17 @@ def load_overlay(path: str | os.PathLike[str]) -> list[Result]:
     return [_seg_result(path)]
 
 
-def _run_folder_overlays(folder: Path) -> list[tuple[Path, str]] | None:
-    """The label and heat maps a run folder's run.json lists, with their result kinds; None
-    when the folder has no run.json. Derived volumes and other results are not overlays."""
+def _run_folder_overlays(folder: Path) -> list[tuple[Path, str, dict]] | None:
+    """The label and heat maps a run folder's run.json lists, with their result kinds and how
+    the run showed them (a heat map's colormap, value_range, units); None when the folder has
+    no run.json. Derived volumes and other results are not overlays."""
     manifest = folder / "run.json"
     if not manifest.exists():
         return None
     try:
         data = json.loads(manifest.read_text())
         kinds = {r["name"]: r["kind"] for r in data.get("results", [])}
+        shown = {r["name"]: r for r in data.get("results", [])}
         outputs = data.get("outputs", [])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ViewerInputError(f"{manifest}: not a readable run manifest ({error})") from None
@@ -154,11 +156,11 @@ def _run_folder_overlays(folder: Path) -> list[tuple[Path, str]] | None:
         kind = kinds.get(output.get("result", ""))
         target = folder / str(output.get("path", ""))
         if kind in ("label_map", "heat_map") and is_nifti(target):
-            found.append((target, kind))
+            found.append((target, kind, shown.get(output.get("result", ""), {})))
     return found
 
 
-def _nifti_result(path: Path, kind: str | None = None) -> Result:
+def _nifti_result(path: Path, kind: str | None = None, shown: dict | None = None) -> Result:
     volume = open_nifti(path)
     stem = path.name[: -len(".nii.gz")] if path.name.lower().endswith(".gz") else path.stem
     table = path.with_name(f"{stem}.labels.json")
@@ -174,7 +176,15 @@ def _nifti_result(path: Path, kind: str | None = None) -> Result:
         extra = [int(v) for v in np.unique(array) if v > 0 and int(v) not in values]
         labels += [Label(v, f"label {v}", _palette(len(labels) + n)) for n, v in enumerate(extra)]
         return LabelMap(name=stem, volume=volume.with_array(array), labels=labels)
-    return HeatMap(name=stem, volume=volume.with_array(volume.array.astype(np.float32)))
+    shown = shown or {}
+    value_range = shown.get("value_range")
+    return HeatMap(
+        name=stem,
+        volume=volume.with_array(volume.array.astype(np.float32)),
+        value_range=tuple(value_range) if value_range and len(value_range) == 2 else None,
+        units=str(shown.get("units") or ""),
+        colormap=str(shown.get("colormap") or "inferno"),
+    )
 
 
 def _label_table(path: Path) -> list[Label]:

@@ -4,7 +4,7 @@ result's source is a DICOM series the writers can reference."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from workstation.core.refs import SeriesRef
 from workstation.core.results import DerivedVolume, GeneratedSeries, HeatMap, LabelMap
 from workstation.core.volume import Volume
 from workstation.outputs.files import OutputFile
+from workstation.outputs.heatmaps import ucum_units
 from workstation.outputs.run_info import RunInfo
 
 
@@ -60,8 +61,11 @@ class ImageWriter:
         if source is not None:
             from workstation.dicom.write.pmap import write_parametric_map
 
+            code, note = ucum_units(result.units)
+            if note:
+                self.notes.append(f"{result.name}: {note}")
             path = write_parametric_map(
-                result,
+                replace(result, units=code),
                 source,
                 self.provenance,
                 self.out_dir / f"{stem}.pmap.dcm",
@@ -124,7 +128,7 @@ class ImageWriter:
         ref = volume.source or self.run_info.source_series
         if ref is None or not ref.paths:
             self.notes.append(
-                f"{name}: the input was not a DICOM series, so no {what} was written (NIfTI only)"
+                f"{name}: the input was not a DICOM series, so {what} was not written (NIfTI only)"
             )
             return None
         key = (ref.stack_id, volume.geometry)

@@ -7,11 +7,13 @@ the same keys); the writers put it into every DICOM header they write and into `
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import platform
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from workstation.core.refs import SeriesRef
@@ -42,6 +44,7 @@ class RunInfo:
     started_at: str = ""
     duration_s: float | None = None
     weights: str | None = None
+    weights_sha256: str | None = None
     demo_weights: bool = False
     uses_model: bool = False
     versions: dict[str, str | None] = field(default_factory=dict)
@@ -70,6 +73,7 @@ class RunInfo:
         weights = data.get("weights")
         if isinstance(weights, Mapping):
             data["weights"] = weights.get("path")
+            data.setdefault("weights_sha256", weights.get("sha256"))
             data.setdefault("demo_weights", bool(weights.get("demo")))
         known = {f.name for f in fields(cls)}
         if "analysis_id" not in data:
@@ -80,10 +84,9 @@ class RunInfo:
         return info
 
     def provenance(self) -> Any:
-        """The DICOM writers' view of this run (`workstation.dicom.write.Provenance`)."""
-        from workstation.dicom.write.provenance import Provenance
-
-        return Provenance(
+        """The DICOM writers' view of this run (`workstation.dicom.write.Provenance`), naming
+        the weights in DerivationDescription."""
+        return run_provenance(
             analysis_id=self.analysis_id,
             analysis_version=self.analysis_version or "unknown",
             title=self.analysis_title,
@@ -93,7 +96,17 @@ class RunInfo:
             parameters={k: _text(v) for k, v in self.parameters.items()},
             demo_weights=self.demo_weights,
             uses_model=self.uses_model or bool(self.weights),
+            weights=self.weights_text(),
         )
+
+    def weights_text(self) -> str:
+        """'model.pt sha256 0123abcd4567 (demo)' for headers; '' without weights."""
+        if not self.weights:
+            return ""
+        text = Path(self.weights).name
+        if self.weights_sha256:
+            text += f" sha256 {self.weights_sha256[:16]}"
+        return text + (" (demo)" if self.demo_weights else "")
 
     def all_versions(self) -> dict[str, str | None]:
         """Versions of what made the results: the workstation, the plugin's distribution,
@@ -138,10 +151,53 @@ class RunInfo:
             "seed": self.seed,
             "started_at": self.started_at,
             "duration_s": self.duration_s,
-            "weights": {"path": self.weights, "demo": self.demo_weights},
+            "weights": {
+                "path": self.weights,
+                "sha256": self.weights_sha256,
+                "demo": self.demo_weights,
+            },
             "demo_weights": self.demo_weights,
             "versions": self.all_versions(),
         }
+
+
+def run_provenance(**fields_: Any) -> Any:
+    """A `Provenance` whose DerivationDescription also names the weights (`weights`), and
+    whose short descriptions (64 characters) end at a word, not mid-word."""
+    return _provenance_class()(**fields_)
+
+
+@functools.cache
+def _provenance_class() -> type:
+    from workstation.dicom.write.provenance import DEMO_NOTE, Provenance
+
+    @dataclass(frozen=True)
+    class RunProvenance(Provenance):
+        weights: str = ""
+
+        def describe(self, what: str) -> str:
+            text = f"{what} by {self.algorithm_name} {self.analysis_version}"
+            if self.demo_weights:
+                text = f"{DEMO_NOTE}: {text}"
+            return fit_words(text.replace("\\", "/"), 64)
+
+        def derivation(self) -> str:
+            text = super().derivation()
+            if self.weights:
+                text = f"{text}; weights: {self.weights}"
+            return text[:1024]
+
+    return RunProvenance
+
+
+def fit_words(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters at a word boundary, ending with '...' when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 3]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "..."
 
 
 def _distribution_version(name: str) -> str | None:

@@ -27,6 +27,7 @@ from workstation.core.results import (
 )
 from workstation.outputs import tables
 from workstation.outputs.files import Names, OutputFile
+from workstation.outputs.heatmaps import colormap_name, ucum_units
 from workstation.outputs.images import ImageWriter
 from workstation.outputs.run_info import RunInfo
 
@@ -119,14 +120,33 @@ def write_manifest(
 ) -> OutputFile:
     """``run.json``: the run (analysis, inputs, parameters, device, versions, timing), one line
     per result, and every output file with its sha256."""
+    notes = list(notes)
     manifest = {
         **info.to_manifest(),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "results": [{"kind": r.kind, "name": r.name, "summary": r.summary()} for r in results],
+        "results": [_result_entry(r, notes) for r in results],
         "outputs": [o.to_dict(relative_to=out_dir) for o in outputs],
-        "notes": list(notes),
+        "notes": notes,
         "errors": list(errors),
     }
     path = out_dir / MANIFEST_NAME
     path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     return OutputFile.of(path, "manifest")
+
+
+def _result_entry(result: Result, notes: list[str]) -> dict[str, Any]:
+    """One result in run.json; a heat map also says how to show it (colour map, value range,
+    units as given and as the UCUM code its Parametric Map states), so a reopened run folder
+    looks as the run did."""
+    entry: dict[str, Any] = {"kind": result.kind, "name": result.name, "summary": result.summary()}
+    if isinstance(result, HeatMap):
+        colormap, note = colormap_name(result.colormap)
+        if note:
+            notes.append(f"{result.name}: {note}")
+        entry.update(
+            colormap=colormap,
+            value_range=[float(v) for v in result.value_range or ()],
+            units=result.units,
+            units_ucum=ucum_units(result.units)[0],
+        )
+    return entry

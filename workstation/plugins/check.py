@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -117,10 +118,17 @@ def check_plugin(target: str, run: bool = True, timeout: float = 120.0) -> Check
 def _load_target(target: str, report: CheckReport) -> list[tuple[str, Any, str]]:
     """(name, plugin object, module name) for each plugin the target declares."""
     path = Path(target)
-    if path.is_dir():
+    # a folder named like an installed distribution (the package folder inside its project)
+    # without a pyproject.toml of its own means the distribution
+    project = path.is_dir() and ((path / "pyproject.toml").exists() or not _installed(target))
+    if project:
         pyproject = path / "pyproject.toml"
         if not pyproject.exists():
-            raise FileNotFoundError(f"{path}: no pyproject.toml")
+            raise FileNotFoundError(
+                f"{path}: no pyproject.toml, so it is not a plugin project folder (and no "
+                f"distribution named {target!r} is installed); give the project folder, a "
+                "module .py file or an installed distribution name"
+            )
         data = tomllib.loads(pyproject.read_text())
         points = data.get("project", {}).get("entry-points", {}).get(ENTRY_POINT_GROUP, {})
         for root in (path / "src", path):
@@ -138,6 +146,14 @@ def _load_target(target: str, report: CheckReport) -> list[tuple[str, Any, str]]
         ) from None
     points = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
     return [_import_point(ep.name, ep.value, report) for ep in points]
+
+
+def _installed(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(name)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _import_point(name: str, value: str, report: CheckReport) -> tuple[str, Any, str]:
@@ -209,7 +225,8 @@ def _check_declaration(entry, report: CheckReport) -> None:
                 report.add("warning", subject, f"weights {spec.weights!r} not found at {weights}")
         except Exception as error:
             report.add("error", subject, f"weights {spec.weights!r}: {error}")
-    report.add("ok", subject, f"declaration valid ({len(spec.parameters)} parameters)")
+    if not any(f.subject == subject and f.level == "error" for f in report.findings):
+        report.add("ok", subject, f"declaration valid ({len(spec.parameters)} parameters)")
 
 
 def _run_analyses(registry, report: CheckReport, timeout: float) -> None:
@@ -242,7 +259,20 @@ def _run_analyses(registry, report: CheckReport, timeout: float) -> None:
             if InputKind.PATIENT_RECORDS in spec.inputs:
                 inputs.patient_id = "SYNTHETIC"
                 inputs.records = _no_records
-            outcome = runner.run(spec.id, inputs, timeout=min(timeout, spec.timeout or timeout))
+            warnings: list[str] = []
+
+            def keep_warning(level: int, message: str, found: list[str] = warnings) -> None:
+                if level >= logging.WARNING:
+                    found.append(message)
+
+            outcome = runner.run(
+                spec.id,
+                inputs,
+                timeout=min(timeout, spec.timeout or timeout),
+                on_log=keep_warning,
+            )
+            for message in warnings:
+                report.add("warning", subject, f"on a synthetic CT volume: {message}")
             if outcome.ok:
                 kinds = ", ".join(r.kind for r in outcome.results) or "nothing"
                 report.add(

@@ -376,7 +376,48 @@ def resolve_weights(weights: str | Path | None) -> Path | None:
         from importlib.resources import files
 
         return Path(str(files(package).joinpath(resource)))
-    return Path(text).expanduser()
+    return Path(text).expanduser().absolute()
+
+
+def check_user_weights(path: Path | None) -> Path | None:
+    """Weights the user chose (`--weights`, the GUI), as an absolute path; refused with
+    `ParameterError` before the run starts when nothing is there."""
+    if path is None:
+        return None
+    path = path.absolute()
+    if not path.exists():
+        raise ParameterError(
+            f"weights {path}: no such file or folder (give a checkpoint file or a MONAI bundle "
+            "folder)"
+        )
+    return path
+
+
+def weights_sha256(path: str | Path | None) -> str | None:
+    """SHA-256 of a weights file (what `sha256sum` prints), or over every file of a bundle
+    folder (as `workstation models trust` computes it); None when there are no weights or they
+    cannot be read."""
+    if path is None or not Path(path).exists():
+        return None
+    from workstation.models.hashing import content_digest, content_files, file_sha256
+
+    path = Path(path)
+    try:
+        # hashed once per content: the same weights run again are not read again
+        key = (
+            str(path),
+            tuple((rel, f.stat().st_size, f.stat().st_mtime_ns) for rel, f in content_files(path)),
+        )
+        if key not in _WEIGHTS_SHA256:
+            _WEIGHTS_SHA256[key] = (
+                file_sha256(path) if path.is_file() else content_digest(path).sha256
+            )
+        return _WEIGHTS_SHA256[key]
+    except OSError:
+        return None
+
+
+_WEIGHTS_SHA256: dict[tuple, str] = {}
 
 
 def is_package_resource(weights: str | Path | None) -> bool:

@@ -279,13 +279,18 @@ def get_plugin_manager(
     """
     pm = WorkstationPluginManager()
     if autoload is None:
-        autoload = plugins is None and os.environ.get(AUTOLOAD_ENV, "") not in ("1", "true", "yes")
+        autoload = plugins is None and not autoload_disabled()
     if autoload:
         pm.load_entry_points()
     for item in plugins or ():
         name, plugin = item if isinstance(item, tuple) else (None, item)
         pm.add_plugin(plugin, name=name)
     return pm
+
+
+def autoload_disabled() -> bool:
+    """True when ``WORKSTATION_NO_PLUGIN_AUTOLOAD`` turns entry-point loading off."""
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def load_registry(plugins: Sequence[Any] | None = None, autoload: bool | None = None) -> Registry:

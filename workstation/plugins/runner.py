@@ -38,8 +38,10 @@ from workstation.plugins.context import (
 from workstation.plugins.declarations import (
     InputKind,
     ParameterError,
+    check_user_weights,
     is_package_resource,
     resolve_weights,
+    weights_sha256,
 )
 from workstation.plugins.devices import DEFAULT_SLOTS, DeviceUnavailable, Slots, select_device
 from workstation.plugins.manager import AnalysisEntry, Registry, load_registry
@@ -157,9 +159,11 @@ class Runner:
         on_progress: ProgressCallback | None = None,
         on_log: LogCallback | None = None,
         cancel: CancelToken | threading.Event | None = None,
+        run_id: str | None = None,
     ) -> RunOutcome:
         """Run `analysis_id` once. Raises `UnknownAnalysis` for an id no plugin declares; every
-        other problem is in the returned outcome (and the run record)."""
+        other problem is in the returned outcome (and the run record). `run_id` (from
+        `new_run_id()`) lets the caller know the run's id before it starts."""
         entry = self.registry.analysis(analysis_id)
         spec = entry.spec
         inputs = inputs or AnalysisInputs()
@@ -168,7 +172,7 @@ class Runner:
         if limit is not None and (math.isinf(limit) or limit <= 0):
             limit = None
         outcome = RunOutcome(
-            run_id=_new_run_id(),
+            run_id=run_id or new_run_id(),
             analysis_id=spec.id,
             outcome=REFUSED,
             analysis_version=spec.version,
@@ -186,6 +190,8 @@ class Runner:
                 probe = self._probe_worker_gpus if isolated else None
                 outcome.device = select_device(spec.id, spec.device, device, probe=probe)
                 weights_path = resolve_weights(weights if weights is not None else spec.weights)
+                if weights is not None:
+                    weights_path = check_user_weights(weights_path)
                 outcome.weights = str(weights_path) if weights_path else None
                 outcome.demo_weights = weights is None and is_package_resource(spec.weights)
             except (ParameterError, DeviceUnavailable, MissingInput, WorkerProblem) as error:
@@ -222,6 +228,15 @@ class Runner:
         finally:
             outcome.duration_s = time.perf_counter() - clock
             self._save(record, outcome, clock, final=True)
+
+    def stop_now(self) -> None:
+        """Give up waiting for cancelled analyses (a second Ctrl-C): isolated workers are
+        killed, in-process ones abandoned; their runs end "cancelled" at once."""
+        self.cancel_grace_s = 0.0
+        with self._workers_lock:
+            workers = list(self._all_workers)
+        for worker in workers:
+            worker.interrupt()
 
     def close(self) -> None:
         with self._workers_lock:
@@ -290,7 +305,7 @@ class Runner:
                 note = "; it is still running in this process (use isolated mode to stop it)"
                 return JobOutcome(stop_reason, error=_stop_message(stop_reason, limit) + note)
         result = box["outcome"]
-        if stop_reason is not None and result.status in (SUCCEEDED, CANCELLED):
+        if stop_reason is not None:  # whatever it raised once asked to stop (its own cancel error)
             return JobOutcome(stop_reason, error=_stop_message(stop_reason, limit))
         return result
 
@@ -444,7 +459,8 @@ def run_info_for(
     """What `write_results(results, out_dir, run_info)` gets; JSON-ready except `source_series`
     (the input's `SeriesRef` or None) and `source_volume` (the input `Volume` or None).
     `weights.demo` is true when the weights are the ones shipped inside the plugin's package
-    (declared as "package:path") and the user supplied none."""
+    (declared as "package:path") and the user supplied none; `weights.sha256` is their content
+    hash. `versions.plugin_api` is the host's plugin API, `plugin_api_declared` the plugin's."""
     return {
         "run_id": outcome.run_id,
         "analysis": {
@@ -460,13 +476,18 @@ def run_info_for(
         "device": outcome.device,
         "mode": "isolated" if isolated else "in-process",
         "seed": seed,
-        "weights": {"path": outcome.weights, "demo": outcome.demo_weights},
+        "weights": {
+            "path": outcome.weights,
+            "sha256": weights_sha256(outcome.weights),
+            "demo": outcome.demo_weights,
+        },
         "uses_model": entry.spec.weights is not None,
         "started_at": outcome.started_at,
         "duration_s": round(outcome.duration_s, 4),
         "versions": {
             "workstation": _version("workstation"),
             "plugin_api": API_VERSION,
+            "plugin_api_declared": entry.plugin.api_version,
             "python": sys.version.split()[0],
         },
         "source_series": inputs.series,
@@ -518,5 +539,6 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def _new_run_id() -> str:
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC start time and a random suffix."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]

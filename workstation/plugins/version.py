@@ -5,6 +5,8 @@ from __future__ import annotations
 # 1.1 added AnalysisSpec.train_entry / inputs_optional and TrainContext (`workstation train`).
 API_VERSION = "1.1"
 API_VERSION_ATTRIBUTE = "WORKSTATION_PLUGIN_API"
+MINOR_ADDITIONS = {1: "AnalysisSpec.train_entry, inputs_optional or TrainContext"}
+"""What each minor version of the 1.x API added: a plugin that uses none of it declares "1.0"."""
 
 
 def parse_version(text: str) -> tuple[int, int]:
@@ -20,9 +22,9 @@ def incompatibility(plugin_version: object, host_version: str = API_VERSION) -> 
     """
     if plugin_version is None:
         return (
-            f"declares no {API_VERSION_ATTRIBUTE}; add {API_VERSION_ATTRIBUTE} = "
-            f'"{host_version}" to the plugin module (this workstation implements plugin API '
-            f"{host_version})"
+            f'declares no {API_VERSION_ATTRIBUTE}; add {API_VERSION_ATTRIBUTE} = "1.0" to the '
+            f'plugin module ("1.1" if it uses {MINOR_ADDITIONS[1]}; this workstation implements '
+            f"plugin API {host_version})"
         )
     try:
         plugin = parse_version(str(plugin_version))

@@ -19,14 +19,16 @@ import threading
 import time
 import traceback
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from pathlib import Path
 from typing import Any
 
-from workstation.core.results import RESULT_TYPES, Result
-from workstation.core.volume import Volume
+import numpy as np
+
+from workstation.core.results import RESULT_TYPES, HeatMap, Label, LabelMap, Result
+from workstation.core.volume import Geometry, Volume
 from workstation.plugins.context import (
     AnalysisInputs,
     CancelFlag,
@@ -99,11 +101,17 @@ def run_job(
     )
     apply_seed(job.seed)
     returned = function(ctx)
-    return check_results(job, returned)
+    return check_results(job, returned, warn=ctx.logger.warning)
 
 
-def check_results(job: Job, returned: Any) -> list[Result]:
-    """A list of core results, of declared kinds, image results on the input's grid."""
+def check_results(
+    job: Job, returned: Any, warn: Callable[[str], None] | None = None
+) -> list[Result]:
+    """A list of core results, of declared kinds, image results on the input's grid.
+
+    Label map values that `labels` does not name are not an error: the host names them
+    "Label N" in the result itself (so the viewer, the SEG and labels.json agree) and `warn`s.
+    """
     if returned is None:
         raise ResultProblem(f"{job.analysis_id} returned None; return a Result or a list of them")
     results = [returned] if isinstance(returned, Result) else list(returned)
@@ -127,11 +135,84 @@ def check_results(job: Job, returned: Any) -> list[Result]:
             and not volume.geometry.is_close(source.geometry)
         ):
             raise ResultProblem(
-                f"{job.analysis_id}: {result.kind} {result.name!r} is not on the input's grid "
-                f"(shape {volume.array.shape} vs {source.array.shape}); build it with "
-                "source.with_array(...) so it overlays exactly"
+                f"{job.analysis_id}: {result.kind} {result.name!r} is not on the input's grid: "
+                f"{grid_difference(volume.geometry, source.geometry)}; build it with "
+                "ctx.volume.with_array(array) so it has the input's geometry and overlays exactly"
             )
+        if isinstance(result, LabelMap):
+            unnamed = name_missing_labels(result)
+            if unnamed and warn is not None:
+                warn(unnamed_labels_message(job.analysis_id, result, unnamed))
+        for heat_map in _heat_maps(result):
+            for problem in check_heat_map(heat_map):
+                if warn is not None:
+                    warn(f"{job.analysis_id}: heat map {heat_map.name!r}: {problem}")
     return results
+
+
+def check_heat_map(heat_map: HeatMap) -> list[str]:
+    """Problems with a heat map's colour map and units, one sentence each. A colour map the
+    viewer does not have is replaced by its default in the result (so the viewer, run.json
+    and a reopened run folder agree); units are left as given for the legend."""
+    from workstation.outputs.heatmaps import colormap_name, ucum_units
+
+    problems = []
+    heat_map.colormap, note = colormap_name(heat_map.colormap)
+    if note:
+        problems.append(note)
+    _, note = ucum_units(heat_map.units)
+    if note:
+        problems.append(note)
+    return problems
+
+
+def _heat_maps(result: Result) -> list[HeatMap]:
+    if isinstance(result, HeatMap):
+        return [result]
+    explanation = getattr(result, "explanation", None)
+    return [explanation] if isinstance(explanation, HeatMap) else []
+
+
+def grid_difference(result: Geometry, source: Geometry, tol_mm: float = 1e-3) -> str:
+    """Which of shape, spacing, origin and direction differ, with both values."""
+
+    def fmt(values: tuple[float, ...]) -> str:
+        return "(" + ", ".join(f"{v:g}" for v in values) + ")"
+
+    parts = []
+    if result.shape != source.shape:
+        parts.append(f"shape [z, y, x] {result.shape} vs the input's {source.shape}")
+    if not np.allclose(result.spacing, source.spacing, atol=1e-6):
+        parts.append(
+            f"spacing (x, y, z) {fmt(result.spacing)} mm vs the input's {fmt(source.spacing)} mm"
+        )
+    if not np.allclose(result.origin, source.origin, atol=tol_mm):
+        parts.append(f"origin {fmt(result.origin)} mm vs the input's {fmt(source.origin)} mm")
+    if not np.allclose(result.direction, source.direction, atol=1e-6):
+        parts.append(f"direction {fmt(result.direction)} vs the input's {fmt(source.direction)}")
+    return "; ".join(parts) or "the grids differ by more than 0.001 mm"
+
+
+def name_missing_labels(result: LabelMap) -> list[int]:
+    """Add a "Label N" entry for each value in the array that `labels` does not name; returns
+    those values."""
+    named = {label.value for label in result.labels}
+    present = {int(v) for v in np.unique(result.volume.array) if v != 0}
+    missing = sorted(present - named)
+    for value in missing:
+        result.labels.append(Label(value, f"Label {value}"))
+    result.labels.sort(key=lambda label: label.value)
+    return missing
+
+
+def unnamed_labels_message(analysis_id: str, result: LabelMap, values: list[int]) -> str:
+    listed = ", ".join(str(v) for v in values)
+    example = values[0]
+    return (
+        f"{analysis_id}: label map {result.name!r} has values {listed} that its `labels` do not "
+        f"name; they are written as 'Label N'. Add Label({example}, \"name\") to `labels` "
+        "(or remove those values)."
+    )
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -280,6 +361,9 @@ class IsolatedWorker:
                         return JobOutcome(FAILED, error=f"results could not be received: {error}")
                 elif kind == "error":
                     status, text, trace = message[1], message[2], message[3]
+                    if status == FAILED and cancel is not None and cancel.is_set():
+                        # raised once asked to stop (a library's own "cancelled" error)
+                        status, text, trace = CANCELLED, f"cancelled ({text})", None
                     if status == CANCELLED and cancel_sent is None and job.timeout:
                         status = TIMED_OUT
                         text = f"timed out after {_seconds(job.timeout)} s"
@@ -287,6 +371,8 @@ class IsolatedWorker:
                 continue
             if not self._process.is_alive():
                 self._process.join(0.5)
+                if cancel is not None and cancel.is_set():  # stopped on purpose after a cancel
+                    return JobOutcome(CANCELLED, error="cancelled; its worker was stopped")
                 return JobOutcome(FAILED, error=describe_exit(self._process.exitcode))
             now = time.monotonic()
             if cancel is not None and cancel.is_set() and cancel_sent is None:
@@ -317,6 +403,13 @@ class IsolatedWorker:
                 self._process.join(1.0)
                 raise RuntimeError(describe_exit(self._process.exitcode)) from None
             return tuple(message[1])
+
+    def interrupt(self) -> None:
+        """Kill the process from another thread while `run()` waits on it: `run()` sees it die
+        and returns (cancelled, when a cancel was sent); the next run starts a fresh one."""
+        process = self._process
+        if process is not None and process.is_alive():
+            process.kill()
 
     def kill(self) -> None:
         """Stop the worker now; the next run starts a fresh one."""

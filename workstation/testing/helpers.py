@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +72,27 @@ def as_plugin(item: Any) -> Any:
     return item
 
 
-def make_plugin_manager(plugins: Sequence[Any] = (), autoload: bool = False) -> Any:
-    """A plugin manager holding only `plugins` (entry points too when `autoload`)."""
+def make_plugin_manager(plugins: Any = (), autoload: bool = False) -> Any:
+    """A plugin manager holding only `plugins` (entry points too when `autoload`).
+
+    `plugins` is one plugin or a list of them: modules, module names ("my_plugin.plugin"),
+    plugin objects, `AnalysisSpec`s or ``(name, plugin)`` pairs."""
     from workstation.plugins.manager import get_plugin_manager
 
-    return get_plugin_manager([as_plugin(p) for p in plugins], autoload=autoload)
+    return get_plugin_manager([as_plugin(p) for p in plugin_list(plugins)], autoload=autoload)
+
+
+def plugin_list(plugins: Any) -> list[Any]:
+    """`plugins` as a list: a single module name, module, spec or pair is one plugin (a string
+    is never taken letter by letter)."""
+    if plugins is None:
+        return []
+    if isinstance(plugins, str | AnalysisSpec) or not isinstance(plugins, Iterable):
+        return [plugins]
+    pair = isinstance(plugins, tuple) and len(plugins) == 2 and isinstance(plugins[0], str)
+    if pair and not isinstance(plugins[1], str):  # ("name", plugin), not two module names
+        return [plugins]
+    return list(plugins)
 
 
 def inputs_for(value: Any, registry: Any = None) -> AnalysisInputs:
@@ -106,7 +122,8 @@ def run_analysis(
     inputs: Any = None,
     *,
     params: Mapping[str, Any] | None = None,
-    plugins: Sequence[Any] | None = None,
+    plugins: Any = None,
+    weights: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     store_dir: str | os.PathLike[str] | None = None,
     device: str = "cpu",
@@ -118,19 +135,22 @@ def run_analysis(
 ) -> Results:
     """Run an analysis through the host's runner and return its results.
 
-    `analysis` is an id from `plugins` (or from the installed plugins when `plugins` is None),
-    or an `AnalysisSpec` to run directly. With `out_dir` the results are also written there
-    (DICOM, NIfTI, JSON/CSV, run.json). With `check` (the default) a run that does not succeed
-    raises `AnalysisFailed` with the host's message; otherwise look at ``results.outcome``.
+    `analysis` is an id or an `AnalysisSpec` to run directly. `plugins` (one or a list, as
+    `make_plugin_manager` takes them) are the only plugins loaded; without `plugins` the
+    installed plugins are loaded, as `workstation run` does (and an `AnalysisSpec` runs alone).
+    `weights` are the user's weights (``--weights``). With `out_dir` the results are also
+    written there (DICOM, NIfTI, JSON/CSV, run.json). With `check` (the default) a run that does
+    not succeed raises `AnalysisFailed` with the host's message; otherwise look at
+    ``results.outcome``.
     """
     from workstation.plugins.runner import Runner
 
+    named = plugin_list(plugins)
     if isinstance(analysis, AnalysisSpec):
-        plugin_list = [analysis, *(plugins or ())]
-        analysis_id, autoload = analysis.id, False
+        named, analysis_id, autoload = [analysis, *named], analysis.id, False
     else:
-        plugin_list, analysis_id, autoload = list(plugins or ()), analysis, plugins is None
-    registry = make_plugin_manager(plugin_list, autoload=autoload).registry()
+        analysis_id, autoload = analysis, plugins is None
+    registry = make_plugin_manager(named, autoload=autoload).registry()
     run_inputs = inputs_for(inputs, registry)
     if patient_id is not None:
         run_inputs.patient_id = patient_id
@@ -143,6 +163,7 @@ def run_analysis(
             isolated=isolated,
             timeout=timeout,
             seed=seed,
+            weights=weights,
             out_dir=out_dir,
         )
     if check and not outcome.ok:

@@ -54,7 +54,7 @@ def plugin_manager_factory() -> Callable[..., Any]:
     from workstation.testing.helpers import make_plugin_manager
 
     def factory(*plugins: Any, autoload: bool = False) -> Any:
-        return make_plugin_manager(plugins, autoload=autoload)
+        return make_plugin_manager(list(plugins), autoload=autoload)
 
     return factory
 
@@ -62,9 +62,11 @@ def plugin_manager_factory() -> Callable[..., Any]:
 @pytest.fixture
 def run_analysis(workstation_store: Path) -> Callable[..., Any]:
     """``run_analysis(analysis_id_or_spec, volume_or_series, params=..., plugins=[...],
-    out_dir=None, device="cpu", isolated=False, timeout=None)``: run through the host's runner
-    (run recorded in `workstation_store`) and return the results; raises `AnalysisFailed` with
-    the host's message when the run fails (pass ``check=False`` to inspect ``.outcome``)."""
+    weights=None, out_dir=None, device="cpu", isolated=False, timeout=None, seed=0,
+    patient_id=None, check=True)``: run through the host's runner (run recorded in
+    `workstation_store`) and return the results; raises `AnalysisFailed` with the host's
+    message when the run fails (pass ``check=False`` to inspect ``.outcome``). Without
+    `plugins` the installed plugins are loaded, as `workstation run` does."""
     from workstation.testing.helpers import run_analysis as run
 
     def runner(analysis: Any, inputs: Any = None, **options: Any) -> Any:

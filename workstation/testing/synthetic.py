@@ -73,6 +73,13 @@ def make_synthetic_ct_series(
     from workstation.testing.phantoms import LABELS, ct_phantom, write_ct_phantom_series
 
     folder, store_dir = Path(folder), Path(store_dir)
+    existing = sorted(folder.glob("*.dcm")) if folder.is_dir() else []
+    if existing:
+        raise FileExistsError(
+            f"{folder} already holds a DICOM series ({len(existing)} .dcm files, e.g. "
+            f"{existing[0].name}); writing another there would overwrite its files. Give each "
+            "synthetic series its own folder, e.g. tmp_path / 'ct-2'"
+        )
     paths = write_ct_phantom_series(
         folder,
         shape=shape,
