@@ -105,18 +105,80 @@ def measure(
     return Measurement(kind, grid.plane.value, slice_index, points, stats)
 
 
+def remeasure(
+    m: Measurement,
+    grid: SliceGrid,
+    array: np.ndarray,
+    points: list[tuple[float, float]],
+    fill: float = 0.0,
+) -> Measurement:
+    """`m` after its points were edited (moved, a handle or vertex dragged): new figures on the
+    same slice, same id, so the stored row is updated rather than added."""
+    edited = measure(m.kind, grid, array, m.slice, points, fill=fill)
+    edited.id = m.id
+    return edited
+
+
 def roi_mask(kind: str, points: list[tuple[float, float]], shape: tuple[int, int]) -> np.ndarray:
-    """Pixels whose centre lies inside the ROI."""
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    """Pixels whose centre lies inside the ROI (tested only within the ROI's bounding box, so an
+    edit being dragged is re-measured quickly on a large slice)."""
+    mask = np.zeros(shape, dtype=bool)
+    p = np.asarray(points, dtype=float)
+    top = max(int(np.ceil(p[:, 1].min())), 0)
+    bottom = min(int(np.floor(p[:, 1].max())) + 1, shape[0])
+    left = max(int(np.ceil(p[:, 0].min())), 0)
+    right = min(int(np.floor(p[:, 0].max())) + 1, shape[1])
+    if top >= bottom or left >= right:
+        return mask
+    rows, cols = np.mgrid[top:bottom, left:right]
     if kind in ("ellipse", "rectangle"):
         (c0, r0), (c1, r1) = points[0], points[1]
         lo_c, hi_c, lo_r, hi_r = min(c0, c1), max(c0, c1), min(r0, r1), max(r0, r1)
         if kind == "rectangle":
-            return (cols >= lo_c) & (cols <= hi_c) & (rows >= lo_r) & (rows <= hi_r)
-        cc, rc = (lo_c + hi_c) / 2, (lo_r + hi_r) / 2
-        ac, ar = max((hi_c - lo_c) / 2, 1e-9), max((hi_r - lo_r) / 2, 1e-9)
-        return ((cols - cc) / ac) ** 2 + ((rows - rc) / ar) ** 2 <= 1.0
-    return _inside_polygon(np.asarray(points, dtype=float), cols, rows)
+            inside = (cols >= lo_c) & (cols <= hi_c) & (rows >= lo_r) & (rows <= hi_r)
+        else:
+            cc, rc = (lo_c + hi_c) / 2, (lo_r + hi_r) / 2
+            ac, ar = max((hi_c - lo_c) / 2, 1e-9), max((hi_r - lo_r) / 2, 1e-9)
+            inside = ((cols - cc) / ac) ** 2 + ((rows - rc) / ar) ** 2 <= 1.0
+    else:
+        inside = _inside_polygon(p, cols, rows)
+    mask[top:bottom, left:right] = inside
+    return mask
+
+
+def simplify_path(
+    points: list[tuple[float, float]], tolerance: float = 0.5
+) -> list[tuple[float, float]]:
+    """A freehand outline with the vertices that matter: every dropped point lies within
+    `tolerance` pixels of the kept outline (Ramer-Douglas-Peucker), so the drawn polygon keeps
+    its shape and area while its vertex handles stay few enough to grab."""
+    p = np.asarray(points, dtype=float)
+    if len(p) < 3:
+        return [tuple(map(float, q)) for q in p]
+    keep = np.zeros(len(p), dtype=bool)
+    keep[0] = keep[-1] = True
+    stack = [(0, len(p) - 1)]
+    while stack:
+        first, last = stack.pop()
+        if last <= first + 1:
+            continue
+        a, b = p[first], p[last]
+        segment = b - a
+        between = p[first + 1 : last]
+        length = float(np.hypot(*segment))
+        if length == 0.0:
+            distances = np.hypot(*(between - a).T)
+        else:
+            distances = np.abs(
+                segment[0] * (between[:, 1] - a[1]) - segment[1] * (between[:, 0] - a[0])
+            )
+            distances /= length
+        worst = int(np.argmax(distances))
+        if distances[worst] > tolerance:
+            split = first + 1 + worst
+            keep[split] = True
+            stack += [(first, split), (split, last)]
+    return [(float(x), float(y)) for x, y in p[keep]]
 
 
 def _inside_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -155,6 +217,21 @@ def save_measurement(store_dir: str | os.PathLike[str], series_id: str, m: Measu
     finally:
         db.close()
     return m.id
+
+
+def update_measurement(store_dir: str | os.PathLike[str], m: Measurement) -> None:
+    """Keep an edited measurement's points and figures (it must have been saved before)."""
+    if m.id is None:
+        raise ValueError("only a kept measurement can be updated; save it first")
+    db = open_database(Path(store_dir), "annotations")
+    try:
+        with db.transaction() as conn:
+            conn.execute(
+                "UPDATE annotations SET points = ?, stats = ? WHERE id = ?",
+                (json.dumps(m.points), json.dumps(m.stats), m.id),
+            )
+    finally:
+        db.close()
 
 
 def delete_measurement(store_dir: str | os.PathLike[str], measurement_id: int) -> None:

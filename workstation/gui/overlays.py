@@ -47,6 +47,7 @@ class LabelOverlay:
     resampled: bool = False
     kind: str = field(default="label_map", init=False)
     _top: int | None = field(default=None, init=False, repr=False)
+    _table: tuple[tuple, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_result(cls, result: LabelMap, grid: Geometry, opacity: float = 0.5) -> LabelOverlay:
@@ -75,13 +76,19 @@ class LabelOverlay:
         return self._top
 
     def color_table(self) -> np.ndarray:
-        """RGBA per label value (index = value); hidden and unknown labels are transparent."""
+        """RGBA per label value (index = value); hidden and unknown labels are transparent.
+        Rebuilt only when the opacity or the legend (colours, visibility) changed."""
+        key = (self.opacity, tuple((e.value, tuple(e.color), e.visible) for e in self.legend))
+        if self._table is not None and self._table[0] == key:
+            return self._table[1]
         top = self.top_value
         table = np.zeros((max(top + 1, 256), 4), dtype=np.uint8)
         alpha = round(255 * min(max(self.opacity, 0.0), 1.0))
         for entry in self.legend:
             if entry.visible and 0 < entry.value <= top:
                 table[entry.value] = (*entry.color, alpha)
+        table.setflags(write=False)  # shared between paints: nobody may change it in place
+        self._table = (key, table)
         return table
 
     def layer(self, grid: SliceGrid, slice_index: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -92,7 +99,8 @@ class LabelOverlay:
         if self.outline:
             labels = np.where(_boundary(labels), labels, 0)
         table = self.color_table()
-        if self.top_value <= 255 and labels.min(initial=0) >= 0:
+        unsigned = labels.dtype.kind in "ub"
+        if self.top_value <= 255 and (unsigned or labels.min(initial=0) >= 0):
             return np.ascontiguousarray(labels, dtype=np.uint8), table[:256]
         labels = np.clip(labels, 0, len(table) - 1).astype(np.intp, copy=False)
         return table[labels], None

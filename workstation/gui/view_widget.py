@@ -1,7 +1,8 @@
 """One MPR view: a slice of the series in a patient plane, its overlays, the crosshair, the
 orientation letters on the edges and the corner texts.
 
-Mouse: left click or drag moves the crosshair (or uses the active measuring tool), right drag
+Mouse: left click or drag moves the crosshair (or uses the active measuring tool; a drag that
+starts on a measurement's shape moves or reshapes it instead), right drag
 changes window (horizontal) and level (vertical), middle drag pans, the wheel scrolls slices and
 Ctrl+wheel zooms. Keys: Up/Down and PageUp/PageDown scroll, Home/End jump to the ends.
 """
@@ -18,6 +19,8 @@ from PySide6.QtWidgets import QWidget
 
 from workstation.gui.mpr.planes import EdgeLetters, Plane, edge_letters
 from workstation.gui.mpr.slicing import SliceGrid
+from workstation.gui.readouts import ViewTexts, readout_text
+from workstation.gui.view_images import IndexedOverlayItem, WindowedImageItem
 from workstation.gui.viewer_model import ViewerModel
 from workstation.gui.window_level import lookup_table
 
@@ -46,7 +49,7 @@ class _SliceViewBox(pg.ViewBox):
     def mouseClickEvent(self, ev) -> None:
         if ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
-            self._view.left_click(self.mapSceneToView(ev.scenePos()))
+            self._view.left_click(self.mapSceneToView(ev.scenePos()), double=ev.double())
         else:
             ev.ignore()
 
@@ -60,10 +63,12 @@ class _SliceViewBox(pg.ViewBox):
             delta = ev.screenPos() - ev.lastScreenPos()
             self._view.drag_window(delta.x(), delta.y())
         elif button == Qt.MouseButton.LeftButton:
+            if ev.isStart():  # the drag began where the button went down, a few pixels back
+                self._view.left_drag(
+                    self.mapSceneToView(ev.buttonDownScenePos()), start=True, finish=False
+                )
             self._view.left_drag(
-                self.mapSceneToView(ev.scenePos()),
-                start=ev.isStart(),
-                finish=ev.isFinish(),
+                self.mapSceneToView(ev.scenePos()), start=False, finish=ev.isFinish()
             )
 
     def wheelEvent(self, ev, axis=None) -> None:
@@ -80,6 +85,7 @@ class SliceView(pg.GraphicsView):
 
     readout = Signal(str)
     clicked = Signal(object)  # LPS point
+    key_pressed = Signal(int)  # a key the view does not use itself (Delete, Enter, Escape...)
 
     def __init__(
         self, model: ViewerModel, plane: Plane | str, parent: QWidget | None = None
@@ -95,12 +101,15 @@ class SliceView(pg.GraphicsView):
         self.tool: Callable | None = None  # a measuring tool takes the left button when set
         self.show_texts = True  # letters and corner texts (off for approved-image comparisons)
         self._readout_text = ""
+        self._texts = ViewTexts()  # laid-out letters and corner lines, kept between paints
+        self._font: QFont | None = None
 
         self.view_box = _SliceViewBox(self)
         self.setCentralItem(self.view_box)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item = WindowedImageItem()
         self.view_box.addItem(self.image_item)
-        self.overlay_items: list[pg.ImageItem] = []
+        self.overlay_items: list[IndexedOverlayItem] = []
+        self._boxes: dict[tuple, tuple[int, int, int, int] | None] = {}  # drawn box per slice
         first, second = _OTHERS[self.plane]
         self.v_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(PLANE_COLORS[first]))
         self.h_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(PLANE_COLORS[second]))
@@ -136,23 +145,23 @@ class SliceView(pg.GraphicsView):
     def _draw_overlays(self) -> None:
         shown = [o for o in self.model.overlays if o.visible]
         while len(self.overlay_items) < len(shown):
-            item = pg.ImageItem(axisOrder="row-major")
+            item = IndexedOverlayItem()
             item.setZValue(10 + len(self.overlay_items))
             self.view_box.addItem(item)
             self.overlay_items.append(item)
         for item, overlay in zip(self.overlay_items, shown):
             data, table = overlay.layer(self.grid, self.slice_index)
-            box = _drawn_box(data, table)
+            box = self._drawn_box(overlay, data, table)
             if box is None:  # nothing drawn on this slice: no image to blend at all
                 item.setVisible(False)
                 continue
             top, bottom, left, right = box
-            # only the rows and columns holding drawn pixels, coloured here: Qt then blends far
-            # fewer pixels and pyqtgraph builds no colour table per slice
+            # only the rows and columns holding drawn pixels: Qt then blends far fewer pixels
             crop = data[top:bottom, left:right]
-            item.setImage(
-                crop if table is None else _coloured(crop, table), autoLevels=False, levels=None
-            )
+            if table is None:
+                item.setImage(crop, autoLevels=False, levels=None)  # RGBA beyond 255 labels
+            else:
+                item.set_layer(crop, table)  # premultiplied once per colour table
             sr, sd = self.grid.pixel_size
             item.setRect(
                 QRectF(
@@ -176,20 +185,39 @@ class SliceView(pg.GraphicsView):
         self.image_item.setLevels((window.low, window.high))
         self.viewport().update()
 
+    def _drawn_box(
+        self, overlay, data: np.ndarray, table: np.ndarray | None
+    ) -> tuple[int, int, int, int] | None:
+        """The layer's drawn box on this slice, found once per slice: overlay volumes never
+        change, and any change of how they are drawn clears the boxes (`_on_overlays`)."""
+        key = (
+            id(overlay),
+            self.slice_index,
+            getattr(overlay, "outline", None),
+            getattr(overlay, "threshold", None),
+        )
+        if key not in self._boxes:
+            self._boxes[key] = _drawn_box(data, table)
+        return self._boxes[key]
+
     def _on_overlays(self) -> None:
+        self._boxes.clear()
         self._draw_overlays()
 
     def _on_cursor(self, point: np.ndarray) -> None:
-        index = self.grid.nearest_slice(point)
+        column, row, depth = self.grid.from_world(point)  # once: this runs on every slice change
+        index = min(max(round(float(depth)), 0), self.grid.slices - 1)  # grid.nearest_slice
         if index != self.slice_index:
             self.slice_index = index
             self._show_slice()
-        self._place_crosshair()
+        self._place_crosshair(column, row)
         self.viewport().update()
 
-    def _place_crosshair(self) -> None:
-        column, row, _ = self.grid.from_world(self.model.cursor)
+    def _place_crosshair(self, column: float | None = None, row: float | None = None) -> None:
+        if column is None or row is None:
+            column, row, _ = self.grid.from_world(self.model.cursor)
         sr, sd = self.grid.pixel_size
+        # InfiniteLine.setPos does nothing when the line stays put (scrolling this view)
         self.v_line.setPos(column * sr)
         self.h_line.setPos(row * sd)
 
@@ -199,10 +227,10 @@ class SliceView(pg.GraphicsView):
         sr, sd = self.grid.pixel_size
         return self.grid.to_world(view_point.x() / sr, view_point.y() / sd, self.slice_index)
 
-    def left_click(self, view_point: QPointF) -> None:
+    def left_click(self, view_point: QPointF, double: bool = False) -> None:
         point = self.world_at(view_point)
         if self.tool is not None:
-            self.tool("click", self, point)
+            self.tool("double" if double else "click", self, point)
             return
         self.model.set_cursor(point)
         self.clicked.emit(point)
@@ -259,6 +287,7 @@ class SliceView(pg.GraphicsView):
         elif key == Qt.Key.Key_End:
             self.set_slice(self.grid.slices - 1)
         else:
+            self.key_pressed.emit(int(key))
             super().keyPressEvent(event)
 
     # --- screen geometry (what tests and tools ask) ---------------------------------------
@@ -279,25 +308,23 @@ class SliceView(pg.GraphicsView):
 
     def readout_at(self, point: np.ndarray) -> str:
         """ "x y z mm | [i, j, k] | value units | overlay" for an LPS point."""
-        from workstation.gui.readouts import readout_text
-
         return readout_text(self.model, point)
 
     def drawForeground(self, painter: QPainter, rect) -> None:
         super().drawForeground(painter, rect)
         if not self.show_texts:
             return
-        from workstation.gui.readouts import paint_view_texts
-
         painter.save()
         painter.resetTransform()
-        paint_view_texts(painter, self, self._readout_text)
+        self._texts.paint(painter, self, self._readout_text)
         painter.restore()
 
     def text_font(self) -> QFont:
-        font = QFont(self.font())
-        font.setPointSizeF(max(7.0, min(9.0, self.height() / 60)))
-        return font
+        size = max(7.0, min(9.0, self.height() / 60))
+        if self._font is None or self._font.pointSizeF() != size:
+            self._font = QFont(self.font())
+            self._font.setPointSizeF(size)
+        return self._font
 
 
 def _drawn_box(data: np.ndarray, table: np.ndarray | None) -> tuple[int, int, int, int] | None:
@@ -310,9 +337,3 @@ def _drawn_box(data: np.ndarray, table: np.ndarray | None) -> tuple[int, int, in
         return None
     columns = np.flatnonzero(drawn[rows[0] : rows[-1] + 1].any(axis=0))
     return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
-
-
-def _coloured(indices: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """RGBA pixels for indices into an (N, 4) uint8 table: one 4-byte gather per pixel."""
-    words = np.ascontiguousarray(table, dtype=np.uint8).view(np.uint32).reshape(-1)
-    return np.take(words, indices).view(np.uint8).reshape(*indices.shape, 4)

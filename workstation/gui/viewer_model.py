@@ -34,6 +34,11 @@ class ViewerModel(QObject):
         self.show_identity = True
         self.overlays: list[Overlay] = []
         self._grids: dict[Plane, SliceGrid] = {}
+        # index <-> LPS for the crosshair, computed once: set_cursor runs on every slice change
+        affine = volume.geometry.index_to_world_matrix
+        self._axes, self._origin = affine[:3, :3], affine[:3, 3]
+        self._axes_inverse_t = np.linalg.inv(self._axes).T
+        self._upper_index = np.array(volume.shape[::-1], dtype=float) - 1.0
         nz, ny, nx = volume.shape
         self.cursor = volume.index_to_world(((nx - 1) // 2, (ny - 1) // 2, (nz - 1) // 2))
         finite = volume.array[np.isfinite(volume.array)] if volume.array.dtype.kind == "f" else None
@@ -55,21 +60,24 @@ class ViewerModel(QObject):
         """Move the crosshair, kept inside the volume's extent."""
         point = np.asarray(xyz, dtype=float)
         if self.grid(Plane.AXIAL).aligned is not None:  # oblique views span a wider box
-            nz, ny, nx = self.volume.shape
-            ijk = np.clip(self.volume.world_to_index(point), 0, [nx - 1, ny - 1, nz - 1])
-            point = self.volume.index_to_world(ijk)
+            ijk = np.clip(self._index_of(point), 0.0, self._upper_index)
+            point = ijk @ self._axes.T + self._origin
         # np.allclose's test, without its per-call overhead (this runs on every slice change)
         if np.all(np.abs(point - self.cursor) <= 1e-9 + 1e-5 * np.abs(self.cursor)):
             return
         self.cursor = point
         self.cursor_changed.emit(point)
 
+    def _index_of(self, xyz: np.ndarray | tuple[float, float, float]) -> np.ndarray:
+        """Continuous (i, j, k) of an LPS point (the volume's world_to_index, matrix kept)."""
+        return (np.asarray(xyz, dtype=float) - self._origin) @ self._axes_inverse_t
+
     def cursor_voxel(self) -> tuple[int, int, int]:
         return self.voxel_at(self.cursor)  # type: ignore[return-value]
 
     def voxel_at(self, xyz: np.ndarray) -> tuple[int, int, int] | None:
         """Nearest (i, j, k) voxel to an LPS point, None outside the volume."""
-        ijk = np.rint(self.volume.world_to_index(xyz)).astype(int)
+        ijk = np.rint(self._index_of(xyz)).astype(int)
         nz, ny, nx = self.volume.shape
         if not (0 <= ijk[0] < nx and 0 <= ijk[1] < ny and 0 <= ijk[2] < nz):
             return None
