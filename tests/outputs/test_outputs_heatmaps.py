@@ -37,7 +37,8 @@ def test_the_plugin_guide_lists_every_colour_map() -> None:
         ("hot", "hot", False),
         ("Gray", "grey", False),
         ("", "inferno", False),
-        ("coolwarm", "inferno", True),
+        ("coolwarm", "coolwarm", False),
+        ("jet", "inferno", True),
         ("nonsense", "inferno", True),
     ],
 )

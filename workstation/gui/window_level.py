@@ -104,7 +104,10 @@ def _first(value: object) -> float | None:
         return None
 
 
-COLOR_MAPS = ("grey", "inferno", "viridis", "plasma", "magma", "hot")
+COLOR_MAPS = ("grey", "inferno", "viridis", "plasma", "magma", "hot", "coolwarm")
+"""Names a user picks from; "coolwarm" is diverging (blue, white, red) for signed maps such as
+a restored-minus-source difference."""
+_PYQTGRAPH_NAMES = {"hot": "CET-L3", "coolwarm": "CET-D1"}
 
 
 def lookup_table(name: str, invert: bool = False) -> np.ndarray:
@@ -115,6 +118,6 @@ def lookup_table(name: str, invert: bool = False) -> np.ndarray:
     else:
         import pyqtgraph as pg
 
-        source = "CET-L3" if name == "hot" else name
+        source = _PYQTGRAPH_NAMES.get(name, name)
         table = pg.colormap.get(source).getLookupTable(nPts=256, alpha=False).astype(np.uint8)
     return np.ascontiguousarray(table[::-1] if invert else table)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-COLORMAPS = ("grey", "inferno", "viridis", "plasma", "magma", "hot")
+COLORMAPS = ("grey", "inferno", "viridis", "plasma", "magma", "hot", "coolwarm")
 """Colour map names the viewer draws heat maps with (workstation.gui.window_level.COLOR_MAPS)."""
 DEFAULT_COLORMAP = "inferno"
 _COLORMAP_ALIASES = {"gray": "grey", "greys": "grey", "grays": "grey"}
