@@ -84,6 +84,17 @@ def orthanc_factory(tmp_path: Path):
         server.stop()
 
 
+@pytest.fixture(params=["dcmtk", "pynetdicom"])
+def retrieval_backend(request) -> str:
+    """Each C-GET test runs through dcmtk's getscu and through pynetdicom."""
+    if request.param == "dcmtk":
+        from workstation.dicom.net import dcmtk_get
+
+        if not dcmtk_get.available():
+            pytest.skip("dcmtk's getscu and findscu are not installed (apt-get install dcmtk)")
+    return request.param
+
+
 @pytest.fixture
 def ct_series():
     return write_ct_series

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -114,10 +113,13 @@ def test_find_at_patient_study_and_series_level(tmp_path, pacs, capsys):
 
 
 # -- retrieve -----------------------------------------------------------------------------------
-def test_get_series_stores_and_indexes_each_instance_with_progress(tmp_path, pacs):
+def test_get_series_stores_and_indexes_each_instance_with_progress(
+    tmp_path, pacs, retrieval_backend
+):
     store = _store_with_node(tmp_path, pacs)
     series_uid = pacs.series_uids[0]
     seen: list[tuple[int, int]] = []
+    uids: list[str] = []
     arrived = []
     report = retrieve(
         store,
@@ -125,11 +127,14 @@ def test_get_series_stores_and_indexes_each_instance_with_progress(tmp_path, pac
         pacs.study_uid,
         series_uid,
         ae_title=OUR_AE,
-        progress=lambda done, total, uid: seen.append((done, total)),
+        progress=lambda done, total, uid: (seen.append((done, total)), uids.append(uid)),
         on_received=arrived.append,
+        backend=retrieval_backend,
     )
     assert report.complete, report.to_dict()
     assert seen == [(i, 6) for i in range(1, 7)]
+    assert sorted(uids) == sorted(report.expected)
+    assert all(r.indexed for r in arrived) and len(arrived) == 6
     assert {r.calling_ae for r in arrived} == {pacs.orthanc.ae_title}
     files = _stored_files(store)
     assert len(files) == 6
@@ -137,7 +142,7 @@ def test_get_series_stores_and_indexes_each_instance_with_progress(tmp_path, pac
     assert _indexed_sops(store) == set(report.expected)
 
 
-def test_cli_get_whole_study(tmp_path, pacs, capsys):
+def test_cli_get_whole_study(tmp_path, pacs, capsys, retrieval_backend):
     store = _store_with_node(tmp_path, pacs)
     code = main(
         [
@@ -150,6 +155,8 @@ def test_cli_get_whole_study(tmp_path, pacs, capsys):
             pacs.study_uid,
             "--ae-title",
             OUR_AE,
+            "--backend",
+            retrieval_backend,
         ]
     )
     assert code == 0, capsys.readouterr().err
@@ -174,9 +181,11 @@ def test_move_to_our_own_listener(tmp_path, pacs):
     assert _indexed_sops(store) == set(report.expected)
 
 
-def test_peer_killed_mid_retrieval_keeps_complete_objects_and_reports_the_rest(
+def test_orthanc_killed_mid_retrieval_keeps_complete_objects_and_reports_the_rest(
     tmp_path, orthanc_factory, ct_series
 ):
+    """pynetdicom answers each object before Orthanc sends the next, so killing Orthanc from
+    the progress callback stops it there (getscu runs ahead: see test_pacs_retrieve_backends)."""
     server = orthanc_factory({"workstation": (OUR_AE, 104)})
     paths = ct_series(tmp_path / "big", 12, size=128)
     server.upload(paths)
@@ -191,7 +200,9 @@ def test_peer_killed_mid_retrieval_keeps_complete_objects_and_reports_the_rest(
         if done == 3:
             server.kill()
 
-    report = retrieve(store, node, study, ae_title=OUR_AE, progress=kill_after_three)
+    report = retrieve(
+        store, node, study, ae_title=OUR_AE, progress=kill_after_three, backend="pynetdicom"
+    )
     assert not report.complete
     assert report.problem
     assert 3 <= len(report.received) < 12
@@ -205,18 +216,24 @@ def test_peer_killed_mid_retrieval_keeps_complete_objects_and_reports_the_rest(
     assert _indexed_sops(store) == set(report.received)
 
 
-def test_get_from_a_node_that_refuses_us(tmp_path, pacs):
+def test_get_from_a_node_that_refuses_us(tmp_path, pacs, retrieval_backend):
     store = _store_with_node(tmp_path, pacs)
     # Orthanc only serves AEs it knows; this one is not in its DicomModalities
     with pytest.raises(PacsError, match="orthanc"):
-        retrieve(store, _node(store), pacs.study_uid, ae_title="STRANGER")
+        retrieve(
+            store, _node(store), pacs.study_uid, ae_title="STRANGER", backend=retrieval_backend
+        )
+    assert not _stored_files(store)
+    assert not list((store / FILES_DIR / INCOMING_DIR).glob("*"))
 
 
 # -- listener -----------------------------------------------------------------------------------
 def _storescu(
     port: int, calling: str, called: str, files: list[Path]
 ) -> subprocess.CompletedProcess:
-    binary = shutil.which("storescu")
+    from workstation.dicom.net.dcmtk_get import dcmtk_tool
+
+    binary = dcmtk_tool("storescu")  # dcmtk's, not pynetdicom's app of the same name
     if binary is None:
         pytest.skip("dcmtk's storescu is not installed (apt-get install dcmtk)")
     return subprocess.run(

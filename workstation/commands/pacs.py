@@ -55,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     get.add_argument("--series", metavar="UID")
     get.add_argument("--move", action="store_true", help="C-MOVE to our listener instead")
     get.add_argument("--port", type=int, help="our listener's port for --move (default 11112)")
+    get.add_argument(
+        "--backend",
+        choices=("auto", "dcmtk", "pynetdicom"),
+        help="how C-GET talks to the node: dcmtk's getscu (fast; needs dcmtk) or pynetdicom; "
+        "default: $WORKSTATION_PACS_BACKEND, else dcmtk when installed",
+    )
     get.add_argument("--json", action="store_true")
     _our_ae(get)
     get.set_defaults(func=_get)
@@ -220,6 +226,7 @@ def _get(args: argparse.Namespace) -> int:
             ae_title=_ae(args),
             port=args.port or DEFAULT_PORT,
             progress=progress,
+            backend=args.backend,
         )
     except (NodeError, PacsError) as error:
         return fail(str(error))

@@ -16,14 +16,19 @@ import queue
 import re
 import struct
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from pydicom import dcmread
+from pydicom.uid import UID
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+
+from workstation.dicom.net.scan import DatasetFacts, scan_dataset, scan_file_meta
 
 LOG = logging.getLogger("workstation.pacs")
 
@@ -69,21 +74,52 @@ def is_valid_uid(value: str) -> bool:
 
 
 def clean_incoming(store_dir: Path) -> int:
-    """Remove partial files a killed process left in files/.incoming; returns how many."""
+    """Remove partial files (and getscu folders) a killed process left in files/.incoming;
+    returns how many."""
     incoming = Path(store_dir) / FILES_DIR / INCOMING_DIR
     removed = 0
     if incoming.is_dir():
         for leftover in incoming.glob("*.part"):
             leftover.unlink(missing_ok=True)
             removed += 1
+        from workstation.dicom.net.dcmtk_get import clean_get_folders
+
+        removed += clean_get_folders(incoming)
     return removed
 
 
 def check_encoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]:
-    """Decode a received object fully and return (study, series, instance) UIDs.
+    """Check a received object (DICOM file bytes) and return (study, series, instance) UIDs.
 
-    Raises Rejected with the status to answer when it cannot be decoded or lacks identifiers.
+    Raises Rejected with the status to answer when it is not whole or lacks identifiers. The
+    fast structural walk (`scan`) decides when it can; anything it is unsure of is decoded
+    fully with pydicom, whose verdict and message stand.
     """
+    meta = scan_file_meta(encoded)
+    facts = None
+    if meta is not None:
+        facts = scan_dataset(encoded, meta.transfer_syntax, meta.dataset_offset)
+    if facts is None or (facts.pixel_data_length == -1 and not _is_compressed(facts)):
+        return check_decoded(encoded, affected_sop_uid)
+    return check_facts(facts, affected_sop_uid)
+
+
+def check_facts(facts: DatasetFacts, affected_sop_uid: str) -> tuple[str, str, str]:
+    """The checks of `check_decoded`, in the same order, on what the structural walk found."""
+    native = not UID(facts.transfer_syntax).is_compressed
+    if facts.pixel_data_length is not None and native:
+        needed = facts.rows * facts.columns * facts.samples_per_pixel * facts.frames
+        _check_pixel_size(facts.pixel_data_length, (needed * facts.bits_allocated + 7) // 8)
+    _check_uids(facts.study_uid, facts.series_uid, facts.sop_instance_uid, affected_sop_uid)
+    return facts.study_uid, facts.series_uid, facts.sop_instance_uid
+
+
+def _is_compressed(facts: DatasetFacts) -> bool:
+    return UID(facts.transfer_syntax).is_compressed
+
+
+def check_decoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]:
+    """Decode a received object fully with pydicom and return (study, series, instance) UIDs."""
     try:
         ds = dcmread(BytesIO(encoded), force=False)
         study = str(ds.get("StudyInstanceUID", "") or "")
@@ -95,6 +131,11 @@ def check_encoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]
         raise
     except Exception as error:  # pydicom raises many types for broken streams
         raise Rejected(CANNOT_UNDERSTAND, f"data set cannot be decoded: {error}") from None
+    _check_uids(study, series, sop, affected_sop_uid)
+    return study, series, sop
+
+
+def _check_uids(study: str, series: str, sop: str, affected_sop_uid: str) -> None:
     for keyword, value in (("StudyInstanceUID", study), ("SeriesInstanceUID", series)):
         if not is_valid_uid(value):
             raise Rejected(DATA_SET_DOES_NOT_MATCH, f"{keyword} is missing or not a valid UID")
@@ -103,7 +144,14 @@ def check_encoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]
             DATA_SET_DOES_NOT_MATCH,
             "SOPInstanceUID in the data set is missing or differs from the C-STORE request",
         )
-    return study, series, sop
+
+
+def _check_pixel_size(held: int, needed: int) -> None:
+    if held < needed:
+        raise Rejected(
+            CANNOT_UNDERSTAND,
+            f"pixel data holds {held} bytes, the header's image size needs {needed}",
+        )
 
 
 def _check_lengths(ds) -> None:
@@ -130,12 +178,7 @@ def _check_native_pixels(ds) -> None:
     bits = int(ds.get("BitsAllocated", 0) or 0)
     pixels = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
     needed = (pixels * int(ds.get("SamplesPerPixel", 1) or 1) * frames * bits + 7) // 8
-    held = len(ds.PixelData)
-    if held < needed:
-        raise Rejected(
-            CANNOT_UNDERSTAND,
-            f"pixel data holds {held} bytes, the header's image size needs {needed}",
-        )
+    _check_pixel_size(len(ds.PixelData), needed)
 
 
 def _meta_element(group_element: int, vr: bytes, value: bytes) -> bytes:
@@ -151,8 +194,8 @@ def _uid_bytes(uid: str) -> bytes:
     return raw + b"\x00" if len(raw) % 2 else raw
 
 
-def part10_bytes(dataset: bytes, sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
-    """The received data set as a DICOM file: preamble, "DICM", file meta, data set.
+def part10_header(sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """What goes before a received data set in a DICOM file: preamble, "DICM", file meta.
 
     Written by hand because pynetdicom's `encoded_dataset(include_meta=True)` builds and encodes
     a pydicom Dataset for every object (~1-2 ms each on the receive path); these seven elements
@@ -172,7 +215,12 @@ def part10_bytes(dataset: bytes, sop_class: str, sop_instance: str, transfer_syn
         )
     )
     group_length = _meta_element(0x0000, b"UL", struct.pack("<I", len(body)))
-    return b"".join((b"\x00" * 128, b"DICM", group_length, body, dataset))
+    return b"".join((b"\x00" * 128, b"DICM", group_length, body))
+
+
+def part10_bytes(dataset: bytes, sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """The received data set as a DICOM file: `part10_header` followed by the data set."""
+    return part10_header(sop_class, sop_instance, transfer_syntax) + dataset
 
 
 def encoded_with_meta(event) -> bytes:
@@ -186,31 +234,36 @@ def encoded_with_meta(event) -> bytes:
     )
 
 
-def write_atomically(store_dir: Path, encoded: bytes, study: str, series: str, sop: str) -> Path:
-    """Write the bytes under a temporary name, then rename into place (never half a file).
+def write_atomically(
+    store_dir: Path, encoded: bytes | Sequence[Any], study: str, series: str, sop: str
+) -> Path:
+    """Write the bytes (or the chunks, in order) under a temporary name, then rename into place
+    (never half a file).
 
     Folders are made only when a write finds them missing: checking them on every object cost
     two stat calls per instance on the receive path.
     """
+    chunks = [encoded] if isinstance(encoded, bytes | bytearray | memoryview) else list(encoded)
     final = instance_path(store_dir, study, series, sop)
     incoming = Path(store_dir) / FILES_DIR / INCOMING_DIR
     try:
-        _write_then_rename(incoming, final, encoded)
+        _write_then_rename(incoming, final, chunks)
     except FileNotFoundError:
         for folder in (incoming, final.parent):
             folder.mkdir(parents=True, exist_ok=True)
-        _write_then_rename(incoming, final, encoded)
+        _write_then_rename(incoming, final, chunks)
     return final
 
 
-def _write_then_rename(incoming: Path, final: Path, encoded: bytes) -> None:
+def _write_then_rename(incoming: Path, final: Path, chunks: list) -> None:
     temporary = os.path.join(incoming, f"{uuid.uuid4().hex}.part")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with open(descriptor, "wb", buffering=0) as handle:
-            view = memoryview(encoded)
-            while view:
-                view = view[handle.write(view) :]
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[handle.write(view) :]
         os.replace(temporary, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -229,9 +282,36 @@ def _index_paths(store_dir: Path, paths: list[Path]) -> bool:
     return True
 
 
-def _warm_up() -> None:
-    """Import the indexer in the helper process while the transfer is being set up."""
-    import workstation.dicom.index  # noqa: F401
+def _warm_up(store_dir: str | None = None):
+    """Import the indexer and open the store's index (creating it if new) while the transfer is
+    being set up, not when the first object arrives; returns the open database (or None).
+
+    The caller keeps that connection open until the transfer ends: each index call opens and
+    closes its own, and SQLite checkpoints the write-ahead log into the database (and syncs it)
+    whenever the last connection closes, once per batch otherwise."""
+    try:
+        from workstation.dicom.index import open_index
+    except ImportError:
+        return None
+    if store_dir is None:
+        return None
+    return open_index(store_dir)
+
+
+_HELD_IN_WORKER: list = []  # the indexing process's open connection (see _warm_up)
+
+
+def _warm_up_worker(store_dir: str) -> None:
+    """Runs in the indexing process."""
+    held = _warm_up(store_dir)
+    if held is not None:
+        _HELD_IN_WORKER.append(held)
+
+
+def _release_worker() -> None:
+    """Runs in the indexing process: close the held connection (the log is checkpointed)."""
+    while _HELD_IN_WORKER:
+        _HELD_IN_WORKER.pop().close()
 
 
 def _index_in_worker(store_dir: str, paths: list[str]) -> bool:
@@ -252,68 +332,115 @@ class ArrivalIndexer:
         self,
         store_dir: Path,
         on_received: Callable[[ReceivedInstance], None] | None = None,
-        batch_size: int = 32,  # below the indexer's own process-pool threshold
+        batch_size: int = 64,  # below the indexer's own process-pool threshold
         in_process: bool = False,
+        min_batch: int = 16,
+        max_wait: float = 0.25,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.on_received = on_received
         self.batch_size = batch_size
+        # Wait (up to max_wait seconds, or until flush) for min_batch files before indexing:
+        # each index call has a fixed cost (~7 ms: database open, series refresh, close), so
+        # one call per object would spend more CPU than the objects themselves while a peer
+        # sends hundreds a second; a lone object is indexed max_wait seconds after it arrived.
+        self.min_batch = min_batch
+        self.max_wait = max_wait
+        self._flushing = threading.Event()
         self._worker = None
         if not in_process:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
             self._worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            self._worker.submit(_warm_up)  # start it now, not when the first object arrives
-        self._queue: queue.Queue[ReceivedInstance | None] = queue.Queue()
+            # start it now, not when the first object arrives
+            self._worker.submit(_warm_up_worker, str(self.store_dir))
+        self._held = None  # this process's open connection to the index (see _warm_up)
+        self._queue: queue.Queue[list[ReceivedInstance] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="pacs-indexer", daemon=True)
         self._thread.start()
         self.errors: list[str] = []
 
     def submit(self, item: ReceivedInstance) -> None:
-        self._queue.put(item)
+        self._queue.put([item])
+
+    def submit_many(self, items: list[ReceivedInstance]) -> None:
+        """Hand over a batch at once: one wake-up of the indexing thread instead of one each."""
+        if items:
+            self._queue.put(list(items))
 
     def flush(self) -> None:
         """Block until everything submitted so far is indexed."""
-        self._queue.join()
+        self._flushing.set()
+        try:
+            self._queue.join()
+        finally:
+            self._flushing.clear()
 
     def close(self) -> None:
         self.flush()
         self._queue.put(None)
         self._thread.join(timeout=30)
         if self._worker is not None:
+            try:
+                self._worker.submit(_release_worker).result(timeout=30)
+            except Exception as error:  # a broken pool: its process is gone, and its connection
+                LOG.debug("could not release the indexing process's database: %s", error)
             self._worker.shutdown(wait=True)
 
     def _run(self) -> None:
+        if self._worker is None:
+            try:
+                self._held = _warm_up(str(self.store_dir))
+            except Exception as error:  # indexing reports its own failure later
+                LOG.debug("could not prepare the index: %s", error)
+        try:
+            self._loop()
+        finally:
+            if self._held is not None:
+                self._held.close()
+                self._held = None
+
+    def _loop(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 self._queue.task_done()
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < self.batch_size:
+            entries, count, stop = [first], len(first), False
+            deadline = time.monotonic() + self.max_wait
+            while count < self.batch_size:
                 try:
-                    item = self._queue.get_nowait()
+                    entry = self._queue.get_nowait()
                 except queue.Empty:
-                    break
-                if item is None:
+                    if count >= self.min_batch or self._flushing.is_set():
+                        break
+                    if time.monotonic() >= deadline:
+                        break
+                    try:
+                        entry = self._queue.get(timeout=0.01)
+                    except queue.Empty:
+                        continue
+                if entry is None:
                     stop = True
                     self._queue.task_done()
                     break
-                batch.append(item)
+                entries.append(entry)
+                count += len(entry)
+            batch = [item for entry in entries for item in entry]
             try:
                 indexed = self._index([item.path for item in batch])
             except Exception as error:  # an index failure must not stop receiving
                 indexed = False
                 self.errors.append(str(error))
                 LOG.error("indexing %d received file(s) failed: %s", len(batch), error)
-            for item in batch:
-                if self.on_received is not None:
+            if self.on_received is not None:
+                for item in batch:
                     try:
                         self.on_received(_with_indexed(item, indexed))
                     except Exception:  # a broken GUI callback must not stop receiving
                         LOG.exception("the on_received callback failed")
+            for _ in entries:
                 self._queue.task_done()
             if stop:
                 return
@@ -329,6 +456,22 @@ def _with_indexed(item: ReceivedInstance, indexed: bool) -> ReceivedInstance:
     return ReceivedInstance(
         item.path, item.sop_instance_uid, item.series_uid, item.study_uid, item.calling_ae, indexed
     )
+
+
+def _checked(event) -> tuple[bytes, memoryview, tuple[str, str, str]]:
+    """A C-STORE request's file header, its data set as received (not copied) and its UIDs.
+
+    The structural walk runs on the received bytes in place; only an object it is unsure of is
+    copied into a whole file's bytes for pydicom to judge."""
+    request = event.request
+    syntax = str(event.context.transfer_syntax)
+    affected_sop = str(request.AffectedSOPInstanceUID or "")
+    header = part10_header(str(request.AffectedSOPClassUID), affected_sop, syntax)
+    dataset = request.DataSet.getbuffer()
+    facts = scan_dataset(dataset, syntax)
+    if facts is None or (facts.pixel_data_length == -1 and not _is_compressed(facts)):
+        return header, dataset, check_decoded(header + bytes(dataset), affected_sop)
+    return header, dataset, check_facts(facts, affected_sop)
 
 
 class InstanceReceiver:
@@ -348,16 +491,13 @@ class InstanceReceiver:
         peer = event.assoc.acceptor if event.assoc.is_requestor else event.assoc.requestor
         calling_ae = str(peer.ae_title).strip()
         try:
-            encoded = encoded_with_meta(event)
-            study, series, sop = check_encoded(
-                encoded, str(event.request.AffectedSOPInstanceUID or "")
-            )
+            header, dataset, (study, series, sop) = _checked(event)
         except Rejected as rejection:
             return self._reject(calling_ae, rejection.status, rejection.reason)
         except Exception as error:
             return self._reject(calling_ae, CANNOT_UNDERSTAND, f"cannot read the request: {error}")
         try:
-            path = write_atomically(self.store_dir, encoded, study, series, sop)
+            path = write_atomically(self.store_dir, (header, dataset), study, series, sop)
         except OSError as error:
             return self._reject(calling_ae, OUT_OF_RESOURCES, f"cannot write to the store: {error}")
         item = ReceivedInstance(path, sop, series, study, calling_ae)

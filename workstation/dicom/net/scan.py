@@ -1,0 +1,272 @@
+"""A fast structural walk over a received DICOM data set: is it whole, and what are its UIDs?
+
+Every object that arrives is checked before it goes into the store (complete, pixel data as
+large as the header says, UIDs present). Decoding it with pydicom costs ~0.6 ms per 0.5 MB CT
+image, a large share of a receive path that must keep up with compiled peers. This walk reads
+only element headers (values are skipped by length, so pixel data is never copied), visits
+nested sequences and items to their ends, and collects the handful of values the checks need.
+
+It is an accelerator, never the judge of a bad object: whenever the walk finds anything it is
+not sure about (a length running past the end, big endian or deflated data, an unbalanced
+item) it returns None and the caller decodes the object with pydicom, whose verdict and
+message stand. So an object is accepted here only when the walk saw every element end inside
+the data, which is what a full decode checks.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from pydicom.uid import UID
+
+# Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2)
+_LONG_VRS = frozenset(
+    (b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV")
+)
+# Explicit VRs with a 2-byte length; any other VR code makes the walk unsure
+_SHORT_VRS = frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split())
+_ITEM = 0xFFFEE000
+_ITEM_END = 0xFFFEE00D
+_SEQUENCE_END = 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_MAX_DEPTH = 16
+
+_STUDY_UID = 0x0020000D
+_SERIES_UID = 0x0020000E
+_SOP_UID = 0x00080018
+_SAMPLES = 0x00280002
+_FRAMES = 0x00280008
+_ROWS = 0x00280010
+_COLUMNS = 0x00280011
+_BITS = 0x00280100
+_PIXEL_DATA = 0x7FE00010
+_TEXT_TAGS = frozenset((_STUDY_UID, _SERIES_UID, _SOP_UID, _FRAMES))
+_SHORT_TAGS = frozenset((_SAMPLES, _ROWS, _COLUMNS, _BITS))
+
+_TAG = struct.Struct("<HH")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_VR_AND_SHORT_LENGTH = struct.Struct("<2sH")
+
+
+class _Unsure(Exception):
+    """The walk met something it does not vouch for; pydicom decides instead."""
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What the receive checks need from one object's top-level data set."""
+
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    rows: int
+    columns: int
+    bits_allocated: int
+    samples_per_pixel: int
+    frames: int
+    pixel_data_length: int | None  # None: no pixel data; -1: encapsulated (compressed)
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    """The file meta group of a DICOM file, and where its data set starts."""
+
+    transfer_syntax: str
+    sop_instance_uid: str
+    dataset_offset: int
+
+
+def scan_dataset(
+    buffer, transfer_syntax: str, offset: int = 0, size: int | None = None
+) -> DatasetFacts | None:
+    """Walk a data set (bytes, memoryview or mmap) from `offset` to its end; None when unsure.
+
+    `size`: the whole object's length when `buffer` holds only its beginning (a file's first
+    bytes): values past the buffer are skipped by length and checked against `size`; any
+    element header or wanted value past the buffer makes the walk unsure."""
+    syntax = UID(transfer_syntax)
+    if not syntax.is_little_endian or syntax.is_deflated:
+        return None
+    total = len(buffer) if size is None else size
+    values: dict[int, object] = {}
+    try:
+        end = _walk(buffer, offset, total, syntax.is_implicit_VR, 0, values)
+    except (_Unsure, struct.error, UnicodeDecodeError, ValueError):
+        return None
+    if end != total:
+        return None
+    return DatasetFacts(
+        study_uid=str(values.get(_STUDY_UID, "")),
+        series_uid=str(values.get(_SERIES_UID, "")),
+        sop_instance_uid=str(values.get(_SOP_UID, "")),
+        transfer_syntax=str(syntax),
+        rows=int(values.get(_ROWS, 0)),
+        columns=int(values.get(_COLUMNS, 0)),
+        bits_allocated=int(values.get(_BITS, 0)),
+        samples_per_pixel=int(values.get(_SAMPLES, 1) or 1),
+        frames=_frames(values.get(_FRAMES)),
+        pixel_data_length=values.get(_PIXEL_DATA),  # type: ignore[arg-type]
+    )
+
+
+def scan_file_meta(buffer) -> FileMeta | None:
+    """Read the preamble, "DICM" and the file meta group of a DICOM file; None when unsure."""
+    if len(buffer) < 132 or bytes(buffer[128:132]) != b"DICM":
+        return None
+    position, values = 132, {}
+    try:
+        while position + 8 <= len(buffer):
+            group, element = _TAG.unpack_from(buffer, position)
+            if group != 0x0002:
+                break
+            vr = bytes(buffer[position + 4 : position + 6])
+            if vr in _LONG_VRS:
+                length = _U32.unpack_from(buffer, position + 8)[0]
+                start = position + 12
+            else:
+                length = _U16.unpack_from(buffer, position + 6)[0]
+                start = position + 8
+            if length == _UNDEFINED or start + length > len(buffer):
+                return None
+            if element in (0x0003, 0x0010):
+                values[element] = _text(buffer, start, length)
+            position = start + length
+    except (struct.error, UnicodeDecodeError):
+        return None
+    if 0x0010 not in values:
+        return None
+    return FileMeta(values[0x0010], values.get(0x0003, ""), position)
+
+
+def _frames(value: object) -> int:
+    try:
+        return int(str(value).strip() or 1) if value is not None else 1
+    except ValueError:
+        raise _Unsure() from None
+
+
+def _text(buffer, start: int, length: int) -> str:
+    if start + length > len(buffer):
+        raise _Unsure()  # past what was read of the object
+    return bytes(buffer[start : start + length]).decode("ascii").strip("\x00 ")
+
+
+def _walk(
+    buffer, position: int, end: int, implicit: bool, depth: int, values, delimited: bool = False
+) -> int:
+    """Walk elements up to `end`, or (`delimited`, an item of undefined length) up to its item
+    delimiter; returns the position after the last one.
+
+    `values` collects the wanted top-level values (depth 0 only)."""
+    if depth > _MAX_DEPTH:
+        raise _Unsure()
+    while position < end:
+        if position + 8 > end:
+            raise _Unsure()
+        group, element = _TAG.unpack_from(buffer, position)
+        tag = group << 16 | element
+        if tag == _ITEM_END:
+            if not delimited or _U32.unpack_from(buffer, position + 4)[0] != 0:
+                raise _Unsure()
+            return position + 8
+        if group == 0xFFFE:
+            raise _Unsure()  # an item or sequence end where an element belongs
+        if implicit:
+            vr = b""
+            length = _U32.unpack_from(buffer, position + 4)[0]
+            start = position + 8
+        else:
+            vr, length = _VR_AND_SHORT_LENGTH.unpack_from(buffer, position + 4)
+            if vr in _LONG_VRS:
+                if position + 12 > end:
+                    raise _Unsure()
+                length = _U32.unpack_from(buffer, position + 8)[0]
+                start = position + 12
+            elif vr in _SHORT_VRS:
+                start = position + 8
+            else:
+                raise _Unsure()
+        if length == _UNDEFINED:
+            if tag == _PIXEL_DATA and depth == 0:
+                values[tag] = -1
+                position = _skip_fragments(buffer, start, end)
+            else:
+                # a sequence; an explicit UN of undefined length holds implicit VR items
+                nested_implicit = implicit or vr == b"UN"
+                position = _skip_items(buffer, start, end, nested_implicit, depth + 1, True)
+            continue
+        if start + length > end:
+            raise _Unsure()
+        if depth == 0:
+            if tag in _TEXT_TAGS:
+                values[tag] = _text(buffer, start, length)
+            elif tag in _SHORT_TAGS:
+                if length != 2:
+                    raise _Unsure()
+                values[tag] = _U16.unpack_from(buffer, start)[0]
+            elif tag == _PIXEL_DATA:
+                values[tag] = length
+        if vr == b"SQ" or (implicit and length and _looks_like_item(buffer, start, tag)):
+            _skip_items(buffer, start, start + length, implicit, depth + 1)
+        position = start + length
+    if delimited:
+        raise _Unsure()  # the item's delimiter never came
+    return position
+
+
+def _looks_like_item(buffer, start: int, tag: int) -> bool:
+    """In implicit VR a defined-length sequence is known only by its first item tag."""
+    if tag == _PIXEL_DATA:
+        return False
+    if start + 4 > len(buffer):
+        raise _Unsure()  # past what was read of the object
+    group, element = _TAG.unpack_from(buffer, start)
+    return (group << 16 | element) == _ITEM
+
+
+def _skip_items(
+    buffer, position: int, end: int, implicit: bool, depth: int, delimited: bool = False
+) -> int:
+    """Walk a sequence's items up to `end` (defined length) or, `delimited` (undefined length),
+    up to the sequence delimiter."""
+    while position < end:
+        if position + 8 > end:
+            raise _Unsure()
+        group, element = _TAG.unpack_from(buffer, position)
+        tag = group << 16 | element
+        length = _U32.unpack_from(buffer, position + 4)[0]
+        if tag == _SEQUENCE_END:
+            if not delimited or length != 0:
+                raise _Unsure()
+            return position + 8
+        if tag != _ITEM:
+            raise _Unsure()
+        start = position + 8
+        if length == _UNDEFINED:
+            position = _walk(buffer, start, end, implicit, depth, {}, delimited=True)
+            continue
+        if start + length > end:
+            raise _Unsure()
+        if _walk(buffer, start, start + length, implicit, depth, {}) != start + length:
+            raise _Unsure()
+        position = start + length
+    if delimited or position != end:
+        raise _Unsure()
+    return position
+
+
+def _skip_fragments(buffer, position: int, end: int) -> int:
+    """Encapsulated pixel data: items of defined length up to the sequence delimiter."""
+    while position + 8 <= end:
+        group, element = _TAG.unpack_from(buffer, position)
+        tag = group << 16 | element
+        length = _U32.unpack_from(buffer, position + 4)[0]
+        if tag == _SEQUENCE_END:
+            return position + 8
+        if tag != _ITEM or length == _UNDEFINED or position + 8 + length > end:
+            raise _Unsure()
+        position += 8 + length
+    raise _Unsure()
