@@ -92,6 +92,9 @@ class MainWindow(QMainWindow):
         self._dock("Records", self.records_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.jobs_panel = None
         self._build_menus()
+        from workstation.gui.pacs_menu import install_pacs_menu
+
+        install_pacs_menu(self)  # PACS menu: query/retrieve dialog, listener switch
         self.statusBar().showMessage(f"store: {self.store_dir}")
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
