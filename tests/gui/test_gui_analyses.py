@@ -50,7 +50,13 @@ def workstation_analyses():
                      entry=f"{M}:forever", returns=["report"]),
         AnalysisSpec(id="gui.records", title="Records only", version="1.0", entry=f"{M}:forever",
                      inputs=[InputKind.PATIENT_RECORDS], returns=["report"]),
+        AnalysisSpec(id="gui.weighted", title="Says its weights", version="1.0",
+                     entry=f"{M}:weighted", returns=["report"], weights="declared-weights.pt"),
     ]
+
+
+def weighted(ctx):
+    return Report(name="weights", text=open(ctx.weights).read())
 
 
 def busy(ctx):
@@ -174,3 +180,43 @@ def test_a_running_analysis_can_be_cancelled(qtbot, window, registry):
     assert time.monotonic() - began < 30
     assert "cancelled" in panel.history.item(0).text()
     assert not panel.cancel_button.isEnabled()
+
+
+def test_the_jobs_panel_runs_with_the_chosen_weights_into_an_output_folder(
+    qtbot, window, registry, tmp_path
+):
+    """What the form's Weights choice and a generating analysis's results folder rely on: the
+    weights reach the analysis, and the run record and run.json name the folder and weights."""
+    import hashlib
+    import json
+
+    from workstation.plugins.run_store import RunStore
+
+    weights = tmp_path / "mine.pt"
+    weights.write_text("weights the user trained")
+    out_dir = tmp_path / "results" / "run"
+    panel = ensure_jobs_panel(window, registry)
+    with qtbot.waitSignal(panel.finished, timeout=60_000) as blocker:
+        start(window, "gui.weighted", {}, "cpu", registry, weights=weights, out_dir=out_dir)
+    outcome = blocker.args[0]
+    assert outcome.outcome == "succeeded", outcome.error
+    assert outcome.results[0].text == "weights the user trained"
+    assert (outcome.weights, outcome.demo_weights) == (str(weights), False)
+    run = json.loads((out_dir / "run.json").read_text())
+    assert run["weights"]["path"] == str(weights)
+    assert run["weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    with RunStore(window.store_dir) as runs:
+        assert runs.get(outcome.run_id).out_dir == str(out_dir)
+
+
+def test_the_form_offers_weights_only_for_an_analysis_with_a_model(qtbot, registry, tmp_path):
+    plain = ParameterDialog(registry.analysis("gui.busy").spec)
+    qtbot.addWidget(plain)
+    assert plain.weights is None and plain.weights_path() is None
+    chosen = tmp_path / "chosen.pt"
+    chosen.write_bytes(b"x")
+    dialog = ParameterDialog(registry.analysis("gui.weighted").spec, weights=chosen)
+    qtbot.addWidget(dialog)
+    assert dialog.weights_path() == str(chosen)
+    dialog.weights.setCurrentIndex(0)  # the analysis's own
+    assert dialog.weights_path() is None

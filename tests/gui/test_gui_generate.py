@@ -4,6 +4,9 @@ visibly marked synthetic (orange [SYNTHETIC] row), while the real series beside 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,6 +15,7 @@ pytest.importorskip("workstation_monai_gan")
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
+from workstation_monai_gan.plugin import DEMO_WEIGHTS
 
 from workstation.gui.browser import SERIES_ROLE, SYNTHETIC_COLOUR
 from workstation.gui.main_window import MainWindow
@@ -81,6 +85,7 @@ def test_generate_from_the_menu_with_no_selection_adds_a_synthetic_series(qtbot,
     def fill_form():
         dialog = QApplication.activeModalWidget()
         assert isinstance(dialog, ParameterDialog)
+        assert dialog.weights.currentText() == "Shipped demo weights"  # the default
         dialog.editors["count"].setValue(2)
         dialog.editors["seed"].setValue(7)
         dialog.device.setCurrentText("cpu")
@@ -99,8 +104,12 @@ def test_generate_from_the_menu_with_no_selection_adds_a_synthetic_series(qtbot,
     rows = series_rows(window)
     generated = next(item for text, item in rows.items() if text != "AX")
     assert generated.text(2).startswith("[SYNTHETIC] ")
-    assert "SYNTHETIC GAN CT seed 7" in generated.text(2)
-    assert "DEMO" in generated.text(2)  # made with the shipped demo weights, and says so
+    # Made with the shipped demo weights, and says so, once.
+    assert generated.text(2) == "[SYNTHETIC] DEMO SYNTHETIC GAN CT seed 7"
+    # The runner wrote them into a results folder of the store, named in the run record.
+    assert Path(outcome.out_dir).parent == window.store_dir / "results" / "gan.generate"
+    run = json.loads((Path(outcome.out_dir) / "run.json").read_text())
+    assert run["weights"]["demo"] is True and run["weights"]["path"] == DEMO_WEIGHTS
     assert generated.text(1) == "CT"
     assert generated.text(3) == "64x64x2"
     colours = {generated.foreground(c).color().getRgb()[:3] for c in range(4)}

@@ -272,3 +272,43 @@ def test_an_existing_checkpoint_is_not_overwritten_without_resume(qtbot, open_di
     assert outcome.outcome == "refused"
     assert "already holds a checkpoint; tick Resume to carry on from it" in dialog.message.text()
     assert (model_dir / "checkpoint.pt").read_bytes() == b"kept"
+
+
+def test_resume_with_nothing_to_resume_is_refused_in_the_dialogs_words(
+    qtbot, open_dialog, tmp_path
+):
+    model_dir = tmp_path / "empty"
+    dialog = open_dialog()
+    dialog.model_dir.setText(str(model_dir))
+    dialog.resume.setChecked(True)
+    outcome = run_to_end(qtbot, dialog)
+    assert outcome.outcome == "refused" and outcome.reason == "no_checkpoint"
+    assert dialog.message.text() == (
+        f"Not started: {model_dir} has no checkpoint.pt to resume from; "
+        "untick Resume to start a new model there."
+    )
+    assert not model_dir.exists()  # a refused request leaves nothing behind
+
+
+def test_every_refusal_is_said_without_command_line_flags():
+    from workstation.gui.training_dialog import GUI_HINTS, refusal_text
+    from workstation.plugins import training
+    from workstation.plugins.training import CLI_HINTS, TrainingRefused, TrainOutcome
+
+    codes = {v for k, v in vars(training).items() if k.startswith("REFUSED_")}
+    assert set(CLI_HINTS) == set(GUI_HINTS) == codes - {training.REFUSED_INPUT}
+    for code in codes:
+        outcome = TrainOutcome("gan.generate", "refused", "m").refuse(
+            TrainingRefused("the series cannot be used", code)
+        )
+        text = refusal_text(outcome)
+        assert text.startswith("the series cannot be used") and "--" not in text
+    epochs = TrainOutcome("gan.generate", "refused", "m").refuse(
+        TrainingRefused(
+            "m/checkpoint.pt is already at epoch 4; ask for more than 4 epochs", "epochs"
+        )
+    )
+    assert refusal_text(epochs) == (
+        "m/checkpoint.pt is already at epoch 4; ask for more than 4 epochs; "
+        "Epochs is the total, counting the epochs already trained."
+    )

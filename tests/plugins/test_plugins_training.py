@@ -5,6 +5,8 @@ complete checkpoint."""
 from __future__ import annotations
 
 import importlib
+import json
+import pickle
 import struct
 import sys
 import textwrap
@@ -19,12 +21,20 @@ from workstation.core.volume import Volume
 from workstation.plugins.declarations import AnalysisSpec, DeclarationError
 from workstation.plugins.manager import load_registry
 from workstation.plugins.training import (
+    CLI_HINTS,
+    REFUSED_CHECKPOINT_EXISTS,
+    REFUSED_EPOCHS,
+    REFUSED_INPUT,
+    REFUSED_NO_CHECKPOINT,
+    REFUSED_NO_SERIES,
     NotTrainable,
+    TrainingRefused,
     atomic_write,
     png_bytes,
     read_metrics,
     sample_grid,
     train,
+    train_analysis,
 )
 
 TOY_PLUGIN = """
@@ -53,6 +63,8 @@ def run(ctx):
 def train(ctx):
     if len(ctx.volumes) < 2:
         raise TrainingRefused(f"toy.model needs two series, got {len(ctx.volumes)}")
+    if ctx.epochs > 50:
+        raise TrainingRefused("toy.model trains 50 epochs at most", "epochs")
     state = ctx.load_checkpoint() if ctx.resume else None
     start, weight = (state["epoch"], state["weight"]) if state else (0, 0.0)
     for epoch in range(start + 1, ctx.epochs + 1):
@@ -163,19 +175,95 @@ def test_an_interrupted_write_leaves_the_previous_file(tmp_path):
 def test_refusals_come_before_any_work(toy, tmp_path):
     registry = load_registry([toy])
     refused = train(registry, "toy.model", volumes(1), tmp_path / "m", epochs=2)
-    assert refused.outcome == "refused"
+    assert refused.outcome == "refused" and refused.reason == REFUSED_INPUT
     assert refused.error == "toy.model needs two series, got 1"
-    assert not (tmp_path / "m" / "checkpoint.pt").exists()
+    assert not (tmp_path / "m").exists()  # a refused request leaves nothing behind
 
     assert train(registry, "toy.model", volumes(), tmp_path / "m", epochs=1).ok
     again = train(registry, "toy.model", volumes(), tmp_path / "m", epochs=2)
-    assert again.outcome == "refused" and "pass --resume" in again.error
+    assert again.outcome == "refused" and again.reason == REFUSED_CHECKPOINT_EXISTS
+    assert again.error == f"{tmp_path / 'm'} already holds a checkpoint"
+    assert "--resume" in again.cli_hint
     fresh = train(registry, "toy.model", volumes(), tmp_path / "new", epochs=2, resume=True)
-    assert fresh.outcome == "refused" and "no checkpoint.pt to resume from" in fresh.error
+    assert fresh.outcome == "refused" and fresh.reason == REFUSED_NO_CHECKPOINT
+    assert "no checkpoint.pt to resume from" in fresh.error
     none = train(registry, "toy.model", [], tmp_path / "x", epochs=2)
-    assert none.outcome == "refused" and "no series" in none.error
+    assert none.outcome == "refused" and none.reason == REFUSED_NO_SERIES
+    assert none.error == "no series given to train on" and "--series" in none.cli_hint
+    zero = train(registry, "toy.model", volumes(), tmp_path / "x", epochs=0)
+    assert zero.reason == REFUSED_EPOCHS and "--epochs" in zero.cli_hint
+    for outcome in (refused, again, fresh, none, zero):  # neutral words: no flag, no button
+        assert "--" not in outcome.error and "tick" not in outcome.error
     with pytest.raises(NotTrainable, match=r"toy\.fixed cannot be trained"):
         train(registry, "toy.fixed", volumes(), tmp_path / "y")
+
+
+def test_a_refused_request_leaves_the_model_folder_exactly_as_it_was(toy, tmp_path):
+    registry = load_registry([toy])
+    model_dir = tmp_path / "model"
+    assert train(registry, "toy.model", volumes(), model_dir, epochs=2, seed=5).ok
+    before = {p.name: p.read_bytes() for p in model_dir.iterdir()}
+    assert json.loads(before["training.json"])["seed"] == 5
+
+    # A resume the plugin refuses (one series) and one asking for too many epochs.
+    for vols, epochs in ((volumes(1), 3), (volumes(), 60)):
+        refused = train(registry, "toy.model", vols, model_dir, epochs=epochs, resume=True)
+        assert refused.outcome == "refused", refused.error
+        assert {p.name: p.read_bytes() for p in model_dir.iterdir()} == before
+
+    # A new model refused in an existing folder that holds no checkpoint (yet other files).
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "training.json").write_text('{"analysis_id": "toy.model", "seed": 9}')
+    (other / "notes.txt").write_text("kept")
+    kept = {p.name: p.read_bytes() for p in other.iterdir()}
+    refused = train(registry, "toy.model", volumes(1), other, epochs=2, seed=1)
+    assert refused.outcome == "refused"
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == kept
+
+    # A folder (and parents) made for a refused request are not left behind.
+    deep = tmp_path / "a" / "b" / "model"
+    assert train(registry, "toy.model", volumes(1), deep, epochs=2).outcome == "refused"
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_resumed_model_keeps_what_it_was_first_trained_with(toy, tmp_path):
+    registry = load_registry([toy])
+    assert train(registry, "toy.model", volumes(), tmp_path, epochs=1, seed=2).ok
+    assert train(registry, "toy.model", volumes(3), tmp_path, epochs=2, seed=2, resume=True).ok
+    info = json.loads((tmp_path / "training.json").read_text())
+    assert info["resume"] is True and info["epochs"] == 2 and len(info["series"]) == 3
+    assert [(e["epochs"], len(e["series"]), e["resume"]) for e in info["earlier"]] == [
+        (1, 2, False)
+    ]
+
+
+def test_a_plugin_refusal_carries_its_reason_and_hint(toy, tmp_path):
+    outcome = train(load_registry([toy]), "toy.model", volumes(), tmp_path / "m", epochs=60)
+    assert outcome.outcome == "refused" and outcome.reason == REFUSED_EPOCHS
+    assert outcome.error == "toy.model trains 50 epochs at most"
+    assert outcome.cli_hint == CLI_HINTS[REFUSED_EPOCHS]
+    from workstation.commands.train import cli_message
+
+    assert cli_message(outcome) == (
+        f"training toy.model refused: toy.model trains 50 epochs at most; "
+        f"{CLI_HINTS[REFUSED_EPOCHS]}"
+    )
+    refusal = pickle.loads(pickle.dumps(TrainingRefused("too big", "device", "use --device cpu")))
+    assert (refusal.message, refusal.reason, refusal.cli_hint) == (
+        "too big",
+        "device",
+        "use --device cpu",
+    )
+    assert pickle.loads(pickle.dumps(outcome)).reason == REFUSED_EPOCHS
+
+
+def test_train_analysis_takes_the_spec_alone(toy, tmp_path):
+    spec = load_registry([toy]).analysis("toy.model").spec
+    outcome = train_analysis(spec, volumes(), tmp_path, epochs=2, seed=1)
+    assert outcome.ok and outcome.epochs_done == 2, outcome.error
+    with pytest.raises(NotTrainable, match=r"toy\.fixed cannot be trained"):
+        train_analysis(load_registry([toy]).analysis("toy.fixed").spec, volumes(), tmp_path)
 
 
 def test_train_entry_is_declared_like_entry():

@@ -58,7 +58,7 @@ def _train(args: argparse.Namespace) -> int:
     from workstation.plugins import inputs as input_loading
     from workstation.plugins.manager import UnknownAnalysis, load_registry
     from workstation.plugins.runner import CancelToken
-    from workstation.plugins.training import NotTrainable, train
+    from workstation.plugins.training import NotTrainable, train_analysis
 
     if not args.series and not args.input:
         return fail("give the series to train on: --series UID ... or --input PATH ...", 2)
@@ -89,9 +89,8 @@ def _train(args: argparse.Namespace) -> int:
 
     def work() -> None:
         try:
-            box["outcome"] = train(
-                registry,
-                entry.id,
+            box["outcome"] = train_analysis(
+                entry.spec,
                 volumes,
                 args.out,
                 series_refs=refs,
@@ -125,4 +124,11 @@ def _train(args: argparse.Namespace) -> int:
     if outcome.traceback:
         print(outcome.traceback.rstrip(), file=sys.stderr)
     kept = f" (last checkpoint: epoch {outcome.epochs_done})" if outcome.epochs_done else ""
-    return fail(outcome.message() + kept, EXIT_CODES.get(outcome.outcome, 1))
+    return fail(cli_message(outcome) + kept, EXIT_CODES.get(outcome.outcome, 1))
+
+
+def cli_message(outcome: Any) -> str:
+    """The outcome's line, with what to do about a refusal in the command's own flags."""
+    if outcome.outcome == "refused" and outcome.cli_hint:
+        return f"{outcome.message()}; {outcome.cli_hint}"
+    return outcome.message()

@@ -1,7 +1,10 @@
 """The Analyses menu: built from the plugin registry, offering only analyses whose inputs match
-what is open (an image series, a patient), each asking for its parameters and a device; a
-"Train..." entry for each trainable analysis; and generated series saved into the store, so
-they appear in the study browser (marked synthetic) like any other series."""
+what is open (an image series, a patient), each asking for its parameters, a device and, for an
+analysis with a model, its weights (shipped, trained in this store, or any file); a "Train..."
+entry for each trainable analysis. An analysis that generates series runs with an output folder
+in the store (<store>/results/<analysis>/<run>): the runner writes them there as DICOM with
+run.json and indexes them, so they appear in the study browser (marked synthetic) and the run
+record names the folder and the weights."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QDialog, QDockWidget, QMenu
 
 if TYPE_CHECKING:
@@ -75,24 +77,57 @@ def inputs_for(window: MainWindow) -> Any:
     )
 
 
-def start_from_dialog(window: MainWindow, spec: Any, registry: Any = None) -> None:
+def start_from_dialog(
+    window: MainWindow, spec: Any, registry: Any = None, weights: str | None = None
+) -> None:
+    """Ask for `spec`'s parameters, device and weights (`weights` chosen first), then run it."""
     from workstation.gui.parameter_form import ParameterDialog
 
-    dialog = ParameterDialog(spec, window)
+    dialog = ParameterDialog(spec, window, store_dir=window.store_dir, weights=weights)
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return
-    start(window, spec.id, dialog.values(), dialog.device.currentText(), registry)
+    start(
+        window,
+        spec.id,
+        dialog.values(),
+        dialog.device.currentText(),
+        registry,
+        weights=dialog.weights_path(),
+    )
+
+
+def results_dir(store_dir: str | os.PathLike[str], analysis_id: str) -> Path:
+    """A new folder for one run's files inside the store: <store>/results/<analysis>/<run>."""
+    from workstation.plugins.runner import new_run_id
+
+    return Path(store_dir) / "results" / analysis_id / new_run_id()
+
+
+def generates_series(spec: Any) -> bool:
+    return "generated_series" in {str(kind) for kind in spec.returns}
 
 
 def start(
-    window: MainWindow, analysis_id: str, params: dict, device: str = "auto", registry: Any = None
+    window: MainWindow,
+    analysis_id: str,
+    params: dict,
+    device: str = "auto",
+    registry: Any = None,
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> None:
+    """Run `analysis_id` in the jobs panel. `weights`: a file the user chose (None: the
+    analysis's own). An analysis that generates series gets a results folder in the store
+    when `out_dir` is None, so its series are written, indexed and listed in the browser."""
     panel = ensure_jobs_panel(window, registry)
-    inputs = inputs_for(window)
-    panel.start(analysis_id, inputs, params, device)
     entry = panel.runner.registry.analyses.get(analysis_id)
-    if entry is not None and "generated_series" in {str(kind) for kind in entry.spec.returns}:
-        _save_generated_when_done(window, panel, entry, inputs)
+    generated = entry is not None and generates_series(entry.spec)
+    if generated and out_dir is None:
+        out_dir = results_dir(window.store_dir, analysis_id)
+    panel.start(analysis_id, inputs_for(window), params, device, weights=weights, out_dir=out_dir)
+    if generated:
+        _show_generated_when_done(window, panel)
 
 
 # --- training -------------------------------------------------------------------------------
@@ -115,7 +150,7 @@ def add_train_actions(window: MainWindow, menu: QMenu, registry: Any) -> None:
             if has_series
             else "the store has no series to train on: import a folder first"
         )
-        action.triggered.connect(lambda _c=False, s=spec: open_training_dialog(window, s))
+        action.triggered.connect(lambda _c=False, s=spec: open_training_dialog(window, s, registry))
 
 
 def store_series_ids(window: MainWindow) -> list[str]:
@@ -149,14 +184,18 @@ def chosen_series_ids(window: MainWindow) -> list[str]:
     return chosen
 
 
-def open_training_dialog(window: MainWindow, spec: Any) -> Any:
-    """Show the training window for `spec` (one per analysis; shown again if already open)."""
+def open_training_dialog(window: MainWindow, spec: Any, registry: Any = None) -> Any:
+    """Show the training window for `spec` (one per analysis; shown again if already open).
+    Its "Generate from this model" opens `spec`'s form with the new model's weights chosen."""
     from workstation.gui.training_dialog import TrainingDialog
 
     dialogs: dict[str, Any] = window.__dict__.setdefault("training_dialogs", {})
     dialog = dialogs.get(spec.id)
     if dialog is None:
         dialog = TrainingDialog(spec, window.store_dir, chosen_series_ids(window), window)
+        dialog.generate_requested.connect(
+            lambda weights, s=spec: start_from_dialog(window, s, registry, weights)
+        )
         dialogs[spec.id] = dialog
     elif not dialog.running():
         dialog.picker.load(window.store_dir, chosen_series_ids(window) or dialog.picker.checked())
@@ -178,88 +217,32 @@ def _series_items(tree: Any) -> list[Any]:
     return found
 
 
-# --- generated series into the store --------------------------------------------------------
-def save_generated_series(
-    store_dir: str | os.PathLike[str], entry: Any, outcome: Any, inputs: Any
-) -> str:
-    """Write the run's generated series as DICOM (new UIDs, synthetic patient, SYNTHETIC in the
-    description: `write_results` does that) and copy them into the store's index. Returns a
-    line for the status bar."""
-    import shutil
-    import tempfile
-
-    from workstation.core.results import GeneratedSeries
-    from workstation.dicom.index import index_paths
-    from workstation.outputs import write_results
-    from workstation.plugins.runner import run_info_for
-
-    generated = [r for r in outcome.results if isinstance(r, GeneratedSeries)]
-    if not generated:
+# --- generated series into the browser -----------------------------------------------------
+def generated_message(outcome: Any) -> str:
+    """What the status bar says once a generating run has ended."""
+    if not getattr(outcome, "ok", False):
         return ""
-    # Written outside the store (the index never reads the store's own folders), then copied in.
-    folder = Path(tempfile.mkdtemp(prefix="workstation-generated-"))
-    try:
-        write_results(generated, folder, run_info_for(entry, outcome, inputs, True, 0))
-        summary = index_paths(store_dir, [folder], copy=True)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    if outcome.error:  # written, but the index could not take them
+        return f"{outcome.analysis_id}: {outcome.error}"
+    if not outcome.indexed:
+        return f"{outcome.analysis_id} generated no series"
+    series = sum(1 for r in outcome.results if getattr(r, "kind", "") == "generated_series")
+    demo = " with the shipped demo weights" if outcome.demo_weights else ""
     return (
-        f"{len(generated)} synthetic series ({summary.instances_added} images) from "
-        f"{entry.spec.id} saved to the store"
+        f"{series} synthetic series ({len(outcome.indexed)} images) from {outcome.analysis_id}"
+        f"{demo} added to the store; files and run.json in {outcome.out_dir}"
     )
 
 
-class GeneratedSeriesSaver(QObject):
-    """`save_generated_series` on a worker thread; `done(message, ok)`."""
-
-    done = Signal(str, bool)
-
-    def __init__(self, store_dir: Path, entry: Any, outcome: Any, inputs: Any) -> None:
-        super().__init__()
-        self.store_dir, self.entry, self.outcome, self.inputs = store_dir, entry, outcome, inputs
-
-    def run(self) -> None:
-        try:
-            self.done.emit(
-                save_generated_series(self.store_dir, self.entry, self.outcome, self.inputs), True
-            )
-        except Exception as error:  # said in the status bar; the results panel still has them
-            self.done.emit(f"generated series not saved to the store: {error}", False)
-
-
-class GeneratedSeriesSave(QObject):
-    """Lives in the UI thread: runs a `GeneratedSeriesSaver` on its own thread, then says what
-    happened in the status bar and refreshes the browser so the new series appear."""
-
-    def __init__(self, window: MainWindow, entry: Any, outcome: Any, inputs: Any) -> None:
-        super().__init__(window)
-        self.window = window
-        self.thread = QThread()
-        self.saver = GeneratedSeriesSaver(window.store_dir, entry, outcome, inputs)
-        self.saver.moveToThread(self.thread)
-        self.thread.started.connect(self.saver.run)
-        self.saver.done.connect(self._finished)  # queued: self lives in the UI thread
-        self.thread.start()
-
-    def running(self) -> bool:
-        return self.thread.isRunning()
-
-    def _finished(self, message: str, ok: bool) -> None:
-        self.thread.quit()
-        self.thread.wait()
-        if message:
-            self.window.statusBar().showMessage(message)
-        if ok and self.window.browser is not None:
-            self.window.browser.refresh()
-        self.deleteLater()
-
-
-def _save_generated_when_done(window: MainWindow, panel: Any, entry: Any, inputs: Any) -> None:
-    """After this job (the panel runs one at a time) save its generated series."""
+def _show_generated_when_done(window: MainWindow, panel: Any) -> None:
+    """After this job (the panel runs one at a time) list its series in the browser."""
 
     def on_finished(outcome: Any) -> None:
         panel.finished.disconnect(on_finished)
-        if getattr(outcome, "ok", False):
-            GeneratedSeriesSave(window, entry, outcome, inputs)
+        message = generated_message(outcome)
+        if message:
+            window.statusBar().showMessage(message)
+        if getattr(outcome, "indexed", None) and window.browser is not None:
+            window.browser.refresh()
 
     panel.finished.connect(on_finished)

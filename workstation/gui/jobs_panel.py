@@ -4,6 +4,7 @@ outcome and message."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -26,13 +27,22 @@ class RunJob(QObject):
     done = Signal(object)
 
     def __init__(
-        self, runner: Any, analysis_id: str, inputs: Any, params: dict, device: str
+        self,
+        runner: Any,
+        analysis_id: str,
+        inputs: Any,
+        params: dict,
+        device: str,
+        *,
+        weights: str | os.PathLike[str] | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
         from workstation.plugins.runner import CancelToken
 
         self.runner, self.analysis_id, self.inputs = runner, analysis_id, inputs
         self.params, self.device = params, device
+        self.weights, self.out_dir = weights, out_dir
         self.cancel_token = CancelToken()
 
     PROGRESS_INTERVAL_S = 0.05
@@ -57,6 +67,8 @@ class RunJob(QObject):
                 self.inputs,
                 params=self.params,
                 device=self.device,
+                weights=self.weights,
+                out_dir=self.out_dir,
                 isolated=True,
                 on_progress=self._report,
                 cancel=self.cancel_token,
@@ -106,11 +118,26 @@ class JobsPanel(QWidget):
     def running(self) -> bool:
         return self._thread is not None
 
-    def start(self, analysis_id: str, inputs: Any, params: dict, device: str = "auto") -> None:
+    def start(
+        self,
+        analysis_id: str,
+        inputs: Any,
+        params: dict,
+        device: str = "auto",
+        *,
+        weights: str | os.PathLike[str] | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Run `analysis_id` on the runner's isolated worker. `weights`: a checkpoint or bundle
+        the user chose (None: the analysis's own, e.g. its demo weights). `out_dir`: where the
+        runner writes the results and run.json, indexing DICOM outputs into the store (None:
+        results come back to the window only)."""
         if self._thread is not None:
             raise RuntimeError("an analysis is already running; wait for it or cancel it")
         self._thread = QThread(self)
-        self._job = RunJob(self.runner, analysis_id, inputs, params, device)
+        self._job = RunJob(
+            self.runner, analysis_id, inputs, params, device, weights=weights, out_dir=out_dir
+        )
         self._job.moveToThread(self._thread)
         self._thread.started.connect(self._job.run)
         self._job.progress.connect(self._on_progress)

@@ -1,16 +1,23 @@
 """A form generated from an analysis's declared parameters (ranges and help as tooltips) plus
-the device choice; the same declarations make the CLI's flags."""
+the device choice and, for an analysis with a model, which weights to use; the same
+declarations make the CLI's flags (`--param`, `--device`, `--weights`)."""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -19,6 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 DEVICES = ("auto", "cpu", "cuda")
+MODEL_FILE = "model.pt"
+"""What a trained model folder holds for the analysis to read (see `workstation train`)."""
+OTHER = "Other..."
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
 
 
 def editor_for(parameter: Any) -> QWidget:
@@ -63,10 +74,128 @@ def editor_value(editor: QWidget) -> Any:
     return editor.text()  # type: ignore[attr-defined]
 
 
-class ParameterDialog(QDialog):
-    """Parameters and device for one run of `spec`."""
+def trained_models(store_dir: str | os.PathLike[str] | None, analysis_id: str) -> list[Path]:
+    """model.pt files of the model folders trained in this store (<store>/models/<name>/) for
+    `analysis_id`: its training.json names the analysis (a folder without one counts when it
+    is named after the analysis, as the training window's default folder is)."""
+    if store_dir is None:
+        return []
+    found = []
+    root = Path(store_dir) / "models"
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:  # no models trained here yet
+        return []
+    for folder in folders:
+        if not (folder / MODEL_FILE).is_file():
+            continue
+        try:
+            trained_for = json.loads((folder / "training.json").read_text()).get("analysis_id")
+        except (OSError, ValueError, AttributeError):
+            trained_for = folder.name
+        if trained_for == analysis_id:
+            found.append(folder / MODEL_FILE)
+    return found
 
-    def __init__(self, spec: Any, parent: QWidget | None = None) -> None:
+
+def _trained_label(path: Path) -> str:
+    from workstation.plugins.training import read_metrics
+
+    try:
+        rows = read_metrics(path.parent)
+    except (OSError, ValueError):
+        rows = []
+    epoch = f", epoch {int(rows[-1]['epoch'])}" if rows else ""
+    return f"Trained here: {path.parent.name}{epoch}"
+
+
+class WeightsChoice(QComboBox):
+    """Which weights a run uses: the analysis's own (the shipped demo weights, listed first and
+    the default), a model trained in this store, or any file picked with "Other..."."""
+
+    def __init__(
+        self,
+        spec: Any,
+        store_dir: str | os.PathLike[str] | None = None,
+        weights: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__()
+        from workstation.plugins.declarations import is_package_resource, resolve_weights
+
+        shipped = is_package_resource(spec.weights)
+        self._declared = resolve_weights(spec.weights)
+        self.addItem("Shipped demo weights" if shipped else f"Declared: {spec.weights}", None)
+        self.setItemData(0, f"{spec.weights}", _TOOLTIP)
+        for path in trained_models(store_dir, spec.id):
+            self._add(path, _trained_label(path))
+        self.addItem(OTHER, OTHER)
+        self.pick_file: Callable[[], str] = self._ask_for_file
+        """Asks for a weights file; returns "" when the user gives none (tests replace it)."""
+        self._previous = 0
+        if weights is not None:
+            self.choose(weights)
+        self.currentIndexChanged.connect(self._changed)
+
+    def path(self) -> str | None:
+        """The chosen weights file, or None for the analysis's own weights."""
+        data = self.currentData()
+        return None if data in (None, OTHER) else str(data)
+
+    def choose(self, weights: str | os.PathLike[str]) -> None:
+        """Select `weights` (added to the list when it is not there yet). The analysis's own
+        file, picked by path, is the first entry: results from it are still said to be DEMO."""
+        path = Path(weights).absolute()
+        if self._declared is not None and path == self._declared.absolute():
+            self.setCurrentIndex(0)
+            return
+        for index in range(self.count()):
+            if self.itemData(index) not in (None, OTHER) and Path(self.itemData(index)) == path:
+                self.setCurrentIndex(index)
+                return
+        self.setCurrentIndex(self._add(path, f"File: {path.name}"))
+
+    def _add(self, path: Path, label: str) -> int:
+        index = self.count() - 1 if self.findData(OTHER) >= 0 else self.count()
+        self.insertItem(index, label, str(path))
+        self.setItemData(index, str(path), _TOOLTIP)
+        return index
+
+    def _changed(self, index: int) -> None:
+        if self.itemData(index) != OTHER:
+            self._previous = index
+            self.setToolTip(str(self.itemData(index, _TOOLTIP) or ""))
+            return
+        chosen = self.pick_file()
+        self.blockSignals(True)
+        try:
+            if chosen:
+                self.choose(chosen)
+            else:
+                self.setCurrentIndex(self._previous)
+        finally:
+            self.blockSignals(False)
+        self._previous = self.currentIndex()
+        self.setToolTip(str(self.itemData(self.currentIndex(), _TOOLTIP) or ""))
+
+    def _ask_for_file(self) -> str:
+        chosen, _ = QFileDialog.getOpenFileName(
+            self, "Weights", "", "Model weights (*.pt *.pth *.ckpt *.ts);;All files (*)"
+        )
+        return chosen
+
+
+class ParameterDialog(QDialog):
+    """Parameters and device for one run of `spec`, and its weights when it declares any:
+    `store_dir` lists the models trained in that store, `weights` is chosen first."""
+
+    def __init__(
+        self,
+        spec: Any,
+        parent: QWidget | None = None,
+        *,
+        store_dir: str | os.PathLike[str] | None = None,
+        weights: str | os.PathLike[str] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"{spec.title} {spec.version}")
         self.spec = spec
@@ -84,6 +213,10 @@ class ParameterDialog(QDialog):
         self.device.addItems(list(DEVICES))
         self.device.setToolTip(f"this analysis runs on: {spec.device}")
         form.addRow("Device", self.device)
+        self.weights: WeightsChoice | None = None
+        if spec.weights is not None:
+            self.weights = WeightsChoice(spec, store_dir, weights)
+            form.addRow("Weights", self.weights)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -93,3 +226,7 @@ class ParameterDialog(QDialog):
 
     def values(self) -> dict[str, Any]:
         return {name: editor_value(editor) for name, editor in self.editors.items()}
+
+    def weights_path(self) -> str | None:
+        """The weights file chosen, or None for the analysis's own (e.g. demo) weights."""
+        return self.weights.path() if self.weights is not None else None

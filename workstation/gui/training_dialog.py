@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workstation.gui.parameter_form import DEVICES
+from workstation.gui.parameter_form import DEVICES, MODEL_FILE
 from workstation.gui.training_job import TrainJob
 from workstation.gui.training_monitor import TrainingMonitor
 from workstation.gui.training_picker import SeriesPicker
@@ -44,19 +44,21 @@ MESSAGE_COLOURS = {  # mid tones: readable on the dark theme and on a light desk
     "cancelled": "#d98c00",
 }
 
-CLI_WORDS = (
-    ("pass --resume to carry on", "tick Resume to carry on"),
-    ("--resume: ", "Resume: "),
-    ("--epochs", "Epochs"),
-    ("(give --series UID ...)", "(tick series in the list)"),
-)
+GUI_HINTS = {  # what to do about each refusal (training.REFUSED_*), in this window's words
+    "no_series": "tick series in the list",
+    "epochs": "Epochs is the total, counting the epochs already trained",
+    "checkpoint_exists": "tick Resume to carry on from it, or choose another folder",
+    "no_checkpoint": "untick Resume to start a new model there",
+    "device": "choose another Device",
+}
 
 
-def plain_words(message: str) -> str:
-    """train() words its refusals for the command line; say them with the dialog's labels."""
-    for cli, gui in CLI_WORDS:
-        message = message.replace(cli, gui)
-    return message
+def refusal_text(outcome: Any) -> str:
+    """A refused `TrainOutcome` said with the dialog's labels: what is wrong, then what to do
+    about it here (never the command line's flags)."""
+    hint = GUI_HINTS.get(outcome.reason or "", "")
+    text = (outcome.error or "no reason given").rstrip(".")
+    return f"{text}; {hint}." if hint else f"{text}."
 
 
 def checkpoint_epoch(model_dir: Path) -> int | None:
@@ -80,10 +82,13 @@ class TrainingDialog(QDialog):
     """One trainable analysis (`spec`, an `AnalysisSpec` with a `train_entry`) trained on
     series of `store_dir`; `ticked` are the series ticked at first.
 
-    `finished_training(TrainOutcome)` is emitted when a job ends, however it ends.
+    `finished_training(TrainOutcome)` is emitted when a job ends, however it ends;
+    `generate_requested(weights_path)` when, after a successful training, the user asks to run
+    the analysis with the model just trained (the main window opens its form).
     """
 
     finished_training = Signal(object)
+    generate_requested = Signal(str)
 
     def __init__(
         self,
@@ -100,6 +105,7 @@ class TrainingDialog(QDialog):
         self._thread: QThread | None = None
         self._job: TrainJob | None = None
         self._close_when_done = False
+        self.trained_weights: Path | None = None  # model.pt of the last successful training
         self._build(ticked)
         self._grey_when_disabled()
         QApplication.instance().aboutToQuit.connect(self.shutdown)
@@ -146,9 +152,17 @@ class TrainingDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         close_button = QPushButton("Close")
         close_button.clicked.connect(self.close)
+        generates = "generated_series" in {str(kind) for kind in self.spec.returns}
+        self.generate_button = QPushButton(
+            "Generate from this model" if generates else "Run with this model"
+        )
+        self.generate_button.setToolTip("opens the analysis's form with the model just trained")
+        self.generate_button.setVisible(False)  # offered once a training has succeeded
+        self.generate_button.clicked.connect(self._generate)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.generate_button)
         buttons.addStretch(1)
         buttons.addWidget(close_button)
         self.form_widgets: list[QWidget] = [
@@ -231,6 +245,7 @@ class TrainingDialog(QDialog):
         self.start_button.setEnabled(not running and bool(self.picker.checked()))
         self.start_button.setToolTip("" if self.picker.checked() else "tick series to train on")
         self.cancel_button.setEnabled(running)
+        self.generate_button.setEnabled(not running)
         for widget in self.form_widgets:
             widget.setEnabled(not running)
 
@@ -269,6 +284,8 @@ class TrainingDialog(QDialog):
         if not folder:
             self.show_message("Choose a model folder.", "refused")
             return
+        self.trained_weights = None
+        self.generate_button.setVisible(False)
         self.monitor.clear()
         self.log.clear()
         self.bar.setValue(0)
@@ -324,10 +341,18 @@ class TrainingDialog(QDialog):
         )
         if outcome.ok:
             self.bar.setValue(1000)
+            weights = Path(outcome.model_dir) / MODEL_FILE
+            if weights.is_file():
+                self.trained_weights = weights
+                self.generate_button.setVisible(True)
         self._update_folder_hint()
         self.finished_training.emit(outcome)
         if self._close_when_done:
             self.close()
+
+    def _generate(self) -> None:
+        if self.trained_weights is not None and not self.running():
+            self.generate_requested.emit(str(self.trained_weights))
 
     def describe(self, outcome: Any) -> str:
         """What happened, in plain words, and where the model or last checkpoint is."""
@@ -342,11 +367,12 @@ class TrainingDialog(QDialog):
         if outcome.outcome == "succeeded":
             return (
                 f"Trained to epoch {outcome.epochs_done} in {outcome.duration_s:.1f} s on "
-                f"{outcome.device}. The model is in {folder / 'model.pt'} (generate from it with "
-                f"`workstation run {outcome.analysis_id} --weights {folder / 'model.pt'}`)."
+                f"{outcome.device}. The model is in {folder / MODEL_FILE}: "
+                f"{self.generate_button.text()} uses it, as does "
+                f"`workstation run {outcome.analysis_id} --weights {folder / MODEL_FILE}`."
             )
         if outcome.outcome == "refused":
-            return f"Not started: {plain_words(outcome.error or '')}"
+            return f"Not started: {refusal_text(outcome)}"
         if outcome.outcome == "cancelled":
             return "Cancelled." + where
         return f"Training failed: {(outcome.error or 'no reason given').rstrip('.')}." + where

@@ -41,16 +41,6 @@ class TrainRequest:
     device: str
 
 
-class _OneAnalysis:
-    """The part of a `Registry` that `train()` reads, for the one analysis being trained."""
-
-    def __init__(self, spec: Any) -> None:
-        self.spec = spec
-
-    def analysis(self, analysis_id: str) -> Any:
-        return types.SimpleNamespace(id=self.spec.id, spec=self.spec)
-
-
 def child_main(conn: Any, cancel: Any, request: TrainRequest) -> None:  # pragma: no cover
     """Runs in the child: load the series, train, send ("progress", f, m), ("log", m) and
     finally ("done", TrainOutcome)."""
@@ -93,7 +83,7 @@ def run_request(request: TrainRequest, on_progress: Any, on_log: Any, cancel: An
     """Load the chosen series from the store and call `train()`; a series that cannot be
     loaded refuses the request, naming it, before anything is trained."""
     from workstation.plugins import inputs as input_loading
-    from workstation.plugins.training import TrainOutcome, train
+    from workstation.plugins.training import TrainingRefused, TrainOutcome, train_analysis
 
     volumes, refs = [], []
     for number, series_id in enumerate(request.series_ids, start=1):
@@ -108,12 +98,12 @@ def run_request(request: TrainRequest, on_progress: Any, on_log: Any, cancel: An
         try:
             loaded = input_loading.from_series(request.store_dir, series_id)
         except input_loading.InputProblem as error:
-            return TrainOutcome(request.spec.id, "refused", request.model_dir, error=str(error))
+            outcome = TrainOutcome(request.spec.id, "refused", request.model_dir)
+            return outcome.refuse(TrainingRefused(str(error)))
         volumes.append(loaded.volume)
         refs.append(loaded.series)
-    return train(
-        _OneAnalysis(request.spec),
-        request.spec.id,
+    return train_analysis(
+        request.spec,
         volumes,
         request.model_dir,
         series_refs=refs,

@@ -38,7 +38,7 @@ from workstation.plugins.context import (
     ProgressCallback,
     RunContext,
 )
-from workstation.plugins.declarations import resolve_entry
+from workstation.plugins.declarations import AnalysisSpec, resolve_entry
 from workstation.plugins.devices import DeviceUnavailable, select_device
 from workstation.plugins.manager import Registry
 
@@ -48,10 +48,43 @@ SAMPLES_FILE = "samples.png"
 TRAINING_FILE = "training.json"
 
 
+# Why a request was refused: the command line and the training window each say what to do
+# about it in their own words (a flag, a tick box), keyed by these codes.
+REFUSED_INPUT = "input"  # the chosen series cannot be trained on (the plugin's own checks)
+REFUSED_NO_SERIES = "no_series"
+REFUSED_EPOCHS = "epochs"  # too few epochs asked for (none, or no more than a checkpoint has)
+REFUSED_CHECKPOINT_EXISTS = "checkpoint_exists"  # a new model asked for where one is kept
+REFUSED_NO_CHECKPOINT = "no_checkpoint"  # resume asked for where nothing is kept
+REFUSED_DEVICE = "device"  # the device asked for is not here
+
+CLI_HINTS = {
+    REFUSED_NO_SERIES: "give --series UID ... or --input PATH ...",
+    REFUSED_EPOCHS: "--epochs is the total, counting the epochs already trained",
+    REFUSED_CHECKPOINT_EXISTS: "pass --resume to carry on from it, or choose another --out folder",
+    REFUSED_NO_CHECKPOINT: "leave out --resume to start a new model there",
+    REFUSED_DEVICE: "choose another --device",
+}
+"""What a user of `workstation train` can do about each refusal (flags named)."""
+
+
 class TrainingRefused(ValueError):
     """Raise from a train entry, before any work, when the chosen series cannot be trained on
-    (too few slices, mixed modalities or sizes, a request too big for the device). The message
-    is shown to the user as is; the model folder is left untouched."""
+    (too few slices, mixed modalities or sizes, a request too big for the device). The model
+    folder is left exactly as it was.
+
+    `message` says what is wrong in words that name no command-line flag or button (the CLI and
+    the training window add their own advice); `reason` is one of the ``REFUSED_*`` codes
+    (default `REFUSED_INPUT`); `cli_hint` overrides the command line's advice for it.
+    """
+
+    def __init__(self, message: str, reason: str = REFUSED_INPUT, cli_hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.cli_hint = CLI_HINTS.get(reason, "") if cli_hint is None else cli_hint
+
+    def __reduce__(self):  # keeps reason and hint when it crosses a process boundary
+        return (type(self), (self.message, self.reason, self.cli_hint))
 
 
 class NotTrainable(LookupError):
@@ -67,6 +100,9 @@ class TrainContext(RunContext):
     - `model_dir`: the folder the model, checkpoints, metrics and sample grids go to;
     - `epochs`: how many epochs the user asked for in total (a resumed run counts the epochs
       already done); `resume`: carry on from `load_checkpoint()`.
+
+    training.json (what was trained on, with which seed and device) is written with the first
+    checkpoint, metrics or samples: a request the plugin refuses leaves the folder as it was.
     """
 
     volumes: list[Volume] = field(default_factory=list)
@@ -74,16 +110,23 @@ class TrainContext(RunContext):
     model_dir: Path = field(default_factory=Path)
     epochs: int = 1
     resume: bool = False
+    _first_write: Callable[[], Any] | None = field(default=None, repr=False)
 
     @property
     def checkpoint_path(self) -> Path:
         return self.model_dir / CHECKPOINT_FILE
+
+    def _writing(self) -> None:
+        if self._first_write is not None:
+            first, self._first_write = self._first_write, None
+            first()
 
     def save_checkpoint(self, state: dict[str, Any], epoch: int) -> Path:
         """Write `state` (tensors, numbers, strings, lists, dicts) with `epoch` as the last
         complete epoch, atomically: the previous checkpoint stays until the new one is whole."""
         import torch
 
+        self._writing()
         payload = {**state, "epoch": int(epoch)}
         return atomic_write(self.checkpoint_path, lambda handle: torch.save(payload, handle))
 
@@ -98,6 +141,7 @@ class TrainContext(RunContext):
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """Record one epoch's metrics (e.g. generator and discriminator losses) in
         metrics.json, a list of ``{"epoch": N, ...}`` the GUI draws as curves."""
+        self._writing()
         history = read_metrics(self.model_dir)
         history = [row for row in history if row.get("epoch", 0) < epoch]
         history.append({"epoch": int(epoch), **{k: float(v) for k, v in metrics.items()}})
@@ -110,13 +154,17 @@ class TrainContext(RunContext):
         self, images: Sequence[np.ndarray] | np.ndarray, value_range: tuple[float, float]
     ) -> Path:
         """Write 2D images as one grid PNG (samples.png), grey levels from `value_range`."""
+        self._writing()
         grid = sample_grid(np.asarray(images, dtype=np.float32), value_range)
         return atomic_write(self.model_dir / SAMPLES_FILE, lambda h: h.write(png_bytes(grid)))
 
 
 @dataclass
 class TrainOutcome:
-    """How a training job ended: outcome "succeeded", "failed", "cancelled" or "refused"."""
+    """How a training job ended: outcome "succeeded", "failed", "cancelled" or "refused".
+
+    A refusal has `reason` (a ``REFUSED_*`` code), `error` (what is wrong, naming no flag or
+    button) and `cli_hint` (what to do about it on the command line; the GUI has its own)."""
 
     analysis_id: str
     outcome: str
@@ -126,6 +174,8 @@ class TrainOutcome:
     duration_s: float = 0.0
     error: str | None = None
     traceback: str | None = None
+    reason: str | None = None
+    cli_hint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -139,10 +189,26 @@ class TrainOutcome:
             )
         return f"training {self.analysis_id} {self.outcome}: {self.error}"
 
+    def refuse(self, refusal: TrainingRefused) -> TrainOutcome:
+        self.outcome, self.error = "refused", refusal.message
+        self.reason, self.cli_hint = refusal.reason, refusal.cli_hint
+        return self
+
 
 def train(
     registry: Registry,
     analysis_id: str,
+    volumes: Sequence[Volume],
+    model_dir: str | os.PathLike[str],
+    **options: Any,
+) -> TrainOutcome:
+    """`train_analysis` for `analysis_id` as declared in `registry`; raises `UnknownAnalysis`
+    for an id no plugin declares and `NotTrainable` for one without a train entry."""
+    return train_analysis(registry.analysis(analysis_id).spec, volumes, model_dir, **options)
+
+
+def train_analysis(
+    spec: AnalysisSpec,
     volumes: Sequence[Volume],
     model_dir: str | os.PathLike[str],
     *,
@@ -155,10 +221,10 @@ def train(
     on_log: LogCallback | None = None,
     cancel: threading.Event | Any | None = None,
 ) -> TrainOutcome:
-    """Run `analysis_id`'s train entry in this thread. Never raises for what the plugin does;
-    raises `UnknownAnalysis` / `NotTrainable` for an id that cannot be trained."""
-    entry = registry.analysis(analysis_id)
-    spec = entry.spec
+    """Run `spec`'s train entry in this thread (the spec alone is enough: a child process or a
+    pipeline need no registry). Never raises for what the plugin does; raises `NotTrainable`
+    when `spec` declares no train entry. A refused request leaves `model_dir` as it was (a
+    folder that was not there is not left behind)."""
     if not spec.train_entry:
         raise NotTrainable(f"{spec.id} cannot be trained (it declares no train_entry)")
     model_dir = Path(model_dir)
@@ -166,13 +232,12 @@ def train(
     clock = time.perf_counter()
     try:
         outcome.device = select_device(spec.id, spec.device, device)
+        _check_request(model_dir, volumes, epochs, resume)
     except DeviceUnavailable as error:
-        outcome.error = str(error)
-        return outcome
-    problem = _check_request(model_dir, volumes, epochs, resume)
-    if problem:
-        outcome.error = problem
-        return outcome
+        return outcome.refuse(TrainingRefused(str(error), REFUSED_DEVICE))
+    except TrainingRefused as refusal:
+        return outcome.refuse(refusal)
+    created = _missing_folders(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"workstation-train-{spec.id}-"))
     ctx = TrainContext(
@@ -191,14 +256,16 @@ def train(
         epochs=epochs,
         resume=resume,
     )
+    ctx._first_write = lambda: _write_training_info(ctx, spec.version, outcome.device)
     ctx.seed_everything()
     try:
         function: Callable[[TrainContext], Any] = resolve_entry(spec.train_entry)
-        _write_training_info(ctx, spec.version, outcome.device)
         function(ctx)
+        ctx._writing()  # a plugin that saved nothing through ctx still gets its training.json
         outcome.outcome = "succeeded"
-    except TrainingRefused as error:
-        outcome.error = str(error)
+    except TrainingRefused as refusal:
+        outcome.refuse(refusal)
+        _remove_if_empty(created)
     except Cancelled as error:
         outcome.outcome, outcome.error = "cancelled", str(error) or "cancelled"
     except Exception as error:
@@ -213,26 +280,45 @@ def train(
     return outcome
 
 
-def _check_request(
-    model_dir: Path, volumes: Sequence[Volume], epochs: int, resume: bool
-) -> str | None:
+def _check_request(model_dir: Path, volumes: Sequence[Volume], epochs: int, resume: bool) -> None:
     if not volumes:
-        return "no series given to train on (give --series UID ...)"
+        raise TrainingRefused("no series given to train on", REFUSED_NO_SERIES)
     if epochs < 1:
-        return f"--epochs must be 1 or more, got {epochs}"
+        raise TrainingRefused(f"epochs must be 1 or more, got {epochs}", REFUSED_EPOCHS)
     has_checkpoint = (model_dir / CHECKPOINT_FILE).is_file()
     if resume and not has_checkpoint:
-        return f"--resume: {model_dir} has no {CHECKPOINT_FILE} to resume from"
-    if not resume and has_checkpoint:
-        return (
-            f"{model_dir} already holds a checkpoint; pass --resume to carry on from it, "
-            "or choose another folder"
+        raise TrainingRefused(
+            f"{model_dir} has no {CHECKPOINT_FILE} to resume from", REFUSED_NO_CHECKPOINT
         )
-    return None
+    if not resume and has_checkpoint:
+        raise TrainingRefused(
+            f"{model_dir} already holds a checkpoint",
+            REFUSED_CHECKPOINT_EXISTS,
+        )
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for candidate in (folder, *folder.absolute().parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first; stops at the first one something was put in
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _write_training_info(ctx: TrainContext, version: str, device: str) -> None:
-    info = {
+    """training.json: this run's facts; a resumed model keeps the earlier runs' under
+    "earlier" (oldest first), so what the model was first trained on is never lost."""
+    info: dict[str, Any] = {
         "analysis_id": ctx.analysis_id,
         "analysis_version": version,
         "series": [ref.stack_id if ref is not None else None for ref in ctx.series_refs],
@@ -242,8 +328,17 @@ def _write_training_info(ctx: TrainContext, version: str, device: str) -> None:
         "device": device,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    path = ctx.model_dir / TRAINING_FILE
+    if ctx.resume and path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError):
+            before = None
+        if isinstance(before, dict):
+            earlier = before.pop("earlier", [])
+            info["earlier"] = [*(earlier if isinstance(earlier, list) else []), before]
     text = json.dumps(info, indent=2)
-    atomic_write(ctx.model_dir / TRAINING_FILE, lambda h: h.write(text.encode()))
+    atomic_write(path, lambda h: h.write(text.encode()))
 
 
 def read_metrics(model_dir: str | os.PathLike[str]) -> list[dict[str, float]]:

@@ -51,6 +51,14 @@ def test_train_command_on_indexed_series_then_resume_and_generate(
     assert main([*base, "--out", str(model), "--epochs", "2", "--seed", "3", "--resume"]) == 0
     rows = read_metrics(model)
     assert [r["epoch"] for r in rows] == [1, 2]
+    # Resuming a model already at the epochs asked for is refused, and the folder is untouched.
+    kept = {p.name: p.read_bytes() for p in model.iterdir()}
+    capsys.readouterr()
+    assert main([*base, "--out", str(model), "--epochs", "2", "--seed", "3", "--resume"]) == 2
+    said = capsys.readouterr().err
+    assert "is already at epoch 2; ask for more than 2 epochs in total" in said
+    assert "--epochs is the total" in said
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == kept
     assert {"generator_loss", "discriminator_loss"} <= rows[0].keys()
 
     straight = train(

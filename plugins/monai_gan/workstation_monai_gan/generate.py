@@ -81,7 +81,7 @@ def run(ctx: RunContext) -> GeneratedSeries:
             f"seed {seed}; stacked as a series, they are not neighbouring slices of one body"
         ),
         volume=volume,
-        series_description=f"SYNTHETIC GAN {config['modality']} seed {seed}"
-        + (" DEMO" if demo else ""),
+        # the host adds "DEMO" when the shipped weights made it: said once, by the host
+        series_description=f"SYNTHETIC GAN {config['modality']} seed {seed}",
         modality=config["modality"],
     )

@@ -104,7 +104,7 @@ def train(ctx: TrainContext) -> None:
 def _resume(ctx, data: TrainingData, generator, discriminator, opt_g, opt_d) -> int:
     state = ctx.load_checkpoint()
     if state is None:
-        raise TrainingRefused(f"{ctx.model_dir}: no checkpoint to resume from")
+        raise TrainingRefused(f"{ctx.model_dir}: no checkpoint to resume from", "no_checkpoint")
     config = state["config"]
     if config["modality"] != data.modality:
         raise TrainingRefused(
@@ -115,7 +115,8 @@ def _resume(ctx, data: TrainingData, generator, discriminator, opt_g, opt_d) -> 
     if epoch >= ctx.epochs:
         raise TrainingRefused(
             f"{ctx.checkpoint_path} is already at epoch {epoch}; ask for more than {epoch} "
-            "--epochs to train further"
+            "epochs in total to train further",
+            "epochs",
         )
     generator.load_state_dict(state["generator"])
     discriminator.load_state_dict(state["discriminator"])
