@@ -175,3 +175,23 @@ def test_the_guide_shows_every_run_analysis_option() -> None:
     options = inspect.signature(helpers.run_analysis).parameters
     missing = [n for n in options if n not in ("analysis", "inputs", "store_dir") and n not in row]
     assert not missing, f"docs/writing-plugins.md §5 run_analysis row lacks {missing}"
+
+
+def test_the_shipped_weights_are_demo_however_the_user_chose_them(module_name, tmp_path) -> None:
+    """Picking the shipped file by its path (as the window's weights list does) still labels the
+    results as made with demo weights; a copy of it elsewhere is the user's own model."""
+    import dataclasses
+    import shutil
+
+    from workstation.plugins.declarations import resolve_weights
+
+    spec = make_plugin_manager(module_name).registry().analysis("ws_author_plugin.weights").spec
+    shipped_spec = dataclasses.replace(spec, weights="workstation.testing:phantoms.py")
+    shipped = resolve_weights(shipped_spec.weights)
+    by_default = run_analysis(shipped_spec, volume())
+    by_path = run_analysis(shipped_spec, volume(), weights=shipped)
+    own = tmp_path / "own.pt"
+    shutil.copy(shipped, own)
+    by_copy = run_analysis(shipped_spec, volume(), weights=own)
+    assert by_default.outcome.demo_weights and by_path.outcome.demo_weights
+    assert not by_copy.outcome.demo_weights

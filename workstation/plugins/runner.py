@@ -193,7 +193,7 @@ class Runner:
                 if weights is not None:
                     weights_path = check_user_weights(weights_path)
                 outcome.weights = str(weights_path) if weights_path else None
-                outcome.demo_weights = weights is None and is_package_resource(spec.weights)
+                outcome.demo_weights = _uses_shipped_weights(spec.weights, weights_path)
             except (ParameterError, DeviceUnavailable, MissingInput, WorkerProblem) as error:
                 outcome.error = str(error)
                 return outcome
@@ -542,3 +542,15 @@ def _version(distribution: str) -> str | None:
 def new_run_id() -> str:
     """A sortable, unique run id: UTC start time and a random suffix."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def _uses_shipped_weights(declared: str | None, chosen: Path | None) -> bool:
+    """Results come from the plugin's shipped demo weights, whether by default or because the
+    user picked that same file by its path (the label must not depend on how it was chosen)."""
+    if chosen is None or not is_package_resource(declared):
+        return False
+    shipped = resolve_weights(declared)
+    try:
+        return shipped is not None and chosen.resolve() == shipped.resolve()
+    except OSError:
+        return False
