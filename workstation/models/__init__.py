@@ -9,9 +9,23 @@ Importing this package never imports torch or monai; they load when a model is b
         ...
     logits = sliding_window(bundle.network, image, (96, 96, 96), sw_batch_size=4, overlap=0.5,
                             device=ctx.device, progress=ctx.progress, cancelled=ctx.cancelled)
+
+Keeping a loaded model for the next run (see `cache`; the loader runs only on a miss):
+
+    with cached_model(weights, ctx.device, precision, lambda: my_load(weights, ctx.device),
+                      namespace="my_plugin.analysis") as model:
+        ...
 """
 
 from workstation.models.bundle import LoadedBundle, find_weights, load_bundle, load_model
+from workstation.models.cache import (
+    CacheStats,
+    ModelCache,
+    ModelKey,
+    cached_model,
+    model_cache,
+    weights_signature,
+)
 from workstation.models.checkpoint import (
     CONFIG_KEY,
     is_demo_weights,
@@ -56,13 +70,17 @@ __all__ = [
     "BundleError",
     "BundleMetadata",
     "BundleReview",
+    "CacheStats",
     "CheckpointError",
     "InferenceCancelled",
     "LoadedBundle",
+    "ModelCache",
     "ModelError",
+    "ModelKey",
     "TrustStatus",
     "UntrustedModel",
     "autocast_context",
+    "cached_model",
     "fallback_plan",
     "find_weights",
     "is_demo_weights",
@@ -71,6 +89,7 @@ __all__ = [
     "load_bundle",
     "load_checkpoint",
     "load_model",
+    "model_cache",
     "prefers_channels_last",
     "prepare_network",
     "read_checkpoint_config",
@@ -86,4 +105,5 @@ __all__ = [
     "trust_status",
     "untrust",
     "version_warnings",
+    "weights_signature",
 ]

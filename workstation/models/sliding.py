@@ -2,7 +2,8 @@
 
 Wraps `monai.inferers.sliding_window_inference`. When the GPU runs out of memory the same call is
 retried with half the window batch (down to 1), then with windows still computed on the GPU but
-stitched into an output kept in CPU memory (``sw_device=cuda, device=cpu``), instead of failing.
+stitched into an output kept in CPU memory (``sw_device=cuda, device=cpu``), instead of failing;
+before each retry the models the cache keeps idle on that device are dropped.
 Every attempt gives the same result: the window batch size does not change the blended output.
 """
 
@@ -176,6 +177,9 @@ def sliding_window(
             pass  # handled below, once the traceback (holding the failed tensors) is released
         else:
             return result if batched else result[0]
+        from workstation.models.cache import model_cache
+
+        model_cache().release_device(run_device)  # models kept idle on this device
         if run_device.type == "cuda":
             torch.cuda.empty_cache()
         plan = fallback_plan(sw_batch_size, run_device)

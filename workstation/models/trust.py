@@ -215,3 +215,16 @@ def require_trusted(path: str | Path, store_dir: str | Path | None = None) -> Tr
         )
     review = review_bundle(status.path).render() if status.path.is_dir() else ""
     raise UntrustedModel(message, review)
+
+
+def trusted_digest(path: str | Path, store_dir: str | Path | None = None) -> str | None:
+    """The content hash recorded when `path` was trusted, or None; reads the store only (no
+    hashing), so the model cache can ask it cheaply before reusing a model loaded on trust."""
+    db = open_database(_store(store_dir), AREA)
+    try:
+        rows = db.query(
+            "SELECT sha256 FROM trusted_models WHERE path = ?", (str(canonical_path(path)),)
+        )
+    finally:
+        db.close()
+    return str(rows[0]["sha256"]) if rows else None

@@ -13,6 +13,7 @@ classes that makes the series' lesion probability the highest slice probability.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 
 from workstation.models import (
     autocast_context,
+    cached_model,
     is_demo_weights,
     load_model,
     prepare_network,
@@ -110,6 +112,28 @@ def load_classifier(
     loaded = load_model(path, device, network=network, store_dir=store_dir).network
     demo = is_demo_weights(path, config, demo_weights_path())
     return ClassifierModel(prepare_network(loaded, device, precision), config, path, demo)
+
+
+def kept_classifier(
+    weights: str | Path | None,
+    device: Any = "cpu",
+    precision: str = "auto",
+    *,
+    store_dir: str | Path | None = None,
+    logger: Any = None,
+) -> AbstractContextManager[ClassifierModel]:
+    """`load_classifier` through the host's model cache: the next run on unchanged weights,
+    device and precision gets the same network without reading the file again."""
+    path = Path(weights) if weights is not None else demo_weights_path()
+    return cached_model(
+        path,
+        device,
+        precision,
+        lambda: load_classifier(path, device, precision, store_dir=store_dir),
+        namespace=ANALYSIS_ID,
+        store_dir=store_dir,
+        logger=logger,
+    )
 
 
 def slice_probabilities(
@@ -201,19 +225,19 @@ def run(ctx: RunContext) -> Classification:
     (`Classification.explanation`, which the viewer overlays and the writers save)."""
     params = ctx.params
     ctx.progress(0.0, "loading the model")
-    model = load_classifier(ctx.weights, ctx.device, params["precision"])
-    ctx.check_cancelled()
-    found = classify(
-        ctx.volume,
-        model,
-        explanation=params["explanation"],
-        occlusion_patch_mm=params["occlusion_patch_mm"],
-        batch_size=params["batch_size"],
-        device=ctx.device,
-        precision=params["precision"],
-        progress=ctx.progress,
-        cancelled=ctx.cancelled,
-    )
+    with kept_classifier(ctx.weights, ctx.device, params["precision"], logger=ctx.logger) as model:
+        ctx.check_cancelled()
+        found = classify(
+            ctx.volume,
+            model,
+            explanation=params["explanation"],
+            occlusion_patch_mm=params["occlusion_patch_mm"],
+            batch_size=params["batch_size"],
+            device=ctx.device,
+            precision=params["precision"],
+            progress=ctx.progress,
+            cancelled=ctx.cancelled,
+        )
     ctx.check_cancelled()
     source = DEMO_DESCRIPTION if model.demo else f"weights: {model.weights.name}"
     classes = model.classes

@@ -2,7 +2,8 @@
 
 Each case is a trunk phantom from `workstation.testing.phantoms.ct_phantom` (body, lungs, spine,
 liver, kidneys) with its own field of view, pixel size, slice spacing, in-plane rotation and
-tissue values, enhancing vessels in the liver (bright dots every case has, so brightness
+tissue values (kidneys unenhanced, darker than the liver, in half the series and enhanced in the
+other half), enhancing vessels in the liver (bright dots every case has, so brightness
 alone never means "lesion") and smooth liver texture. A positive case adds one or two hypodense
 spherical lesions, like metastases on a portal-venous CT, of varying size (radius 4.5 to 11 mm)
 and contrast (25 to 65 HU below the liver), with a partial-volume edge. Everything is drawn from a
@@ -23,6 +24,21 @@ LIVER, BODY, KIDNEY = 4, 1, 5
 RADIUS_MM = (4.5, 11.0)
 CONTRAST_HU = (25.0, 65.0)
 NOISE_HU = (5.0, 12.0)
+
+
+KIDNEY_PLAIN_HU = (
+    20.0,
+    45.0,
+)  # unenhanced: darker than the liver, as on the stock phantom
+KIDNEY_ENHANCED_HU = (120.0, 180.0)
+
+
+def kidney_hu(draw: float) -> float:
+    """Kidney value for a uniform draw in [0, 1): half the series unenhanced (kidneys darker than
+    the liver, which a network trained only on enhanced kidneys took for lesions), half
+    enhanced. One draw, so every other value of a seeded case stays what it was."""
+    low, high = KIDNEY_PLAIN_HU if draw < 0.5 else KIDNEY_ENHANCED_HU
+    return low + (high - low) * ((draw % 0.5) / 0.5)
 
 
 @dataclass(frozen=True)
@@ -84,7 +100,7 @@ def make_case(rng: np.random.Generator, with_lesion: bool) -> ClassificationCase
     )
     values = hu.astype(np.float32)
     values[labels == BODY] = rng.uniform(25.0, 50.0)
-    values[labels == KIDNEY] = rng.uniform(120.0, 180.0)
+    values[labels == KIDNEY] = kidney_hu(float(rng.uniform(0.0, 1.0)))
     liver_hu = float(rng.uniform(50.0, 80.0))
     liver = labels == LIVER
     texture = ndimage.gaussian_filter(rng.normal(size=values.shape), sigma=(1.0, 3.0, 3.0))

@@ -11,6 +11,7 @@ windows beyond, out-of-memory fallback on a GPU).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -21,6 +22,7 @@ import torch
 
 from workstation.models import (
     InferenceCancelled,
+    cached_model,
     is_demo_weights,
     load_model,
     prepare_network,
@@ -91,6 +93,28 @@ def load_reconstruction_model(
     loaded = load_model(path, device, network=networks, store_dir=store_dir).network
     demo = is_demo_weights(path, config, demo_weights_path())
     return ReconstructionModel(prepare_network(loaded, device, precision), config, path, demo)
+
+
+def kept_reconstruction_model(
+    weights: str | Path | None,
+    device: Any = "cpu",
+    precision: str = "auto",
+    *,
+    store_dir: str | Path | None = None,
+    logger: Any = None,
+) -> AbstractContextManager[ReconstructionModel]:
+    """`load_reconstruction_model` through the host's model cache: the next run on unchanged
+    weights, device and precision gets the same networks without reading the file again."""
+    path = Path(weights) if weights is not None else demo_weights_path()
+    return cached_model(
+        path,
+        device,
+        precision,
+        lambda: load_reconstruction_model(path, device, precision, store_dir=store_dir),
+        namespace=ANALYSIS_ID,
+        store_dir=store_dir,
+        logger=logger,
+    )
 
 
 def _window(shape: tuple[int, ...]) -> list[int]:
@@ -225,7 +249,16 @@ def run(ctx: RunContext) -> list[DerivedVolume | HeatMap | Measurements]:
     volume = ctx.volume
     mode = choose_mode(p["mode"], volume)
     ctx.progress(0.0, "loading the model")
-    model = load_reconstruction_model(ctx.weights, ctx.device, p["precision"])
+    kept = kept_reconstruction_model(ctx.weights, ctx.device, p["precision"], logger=ctx.logger)
+    with kept as model:
+        return _restore(ctx, model, mode)
+
+
+def _restore(
+    ctx: RunContext, model: ReconstructionModel, mode: str
+) -> list[DerivedVolume | HeatMap | Measurements]:
+    p = ctx.params
+    volume = ctx.volume
     ctx.check_cancelled()
     label = DEMO_DESCRIPTION if model.demo else f"weights: {model.weights.name}"
     options = {

@@ -7,6 +7,7 @@ are usable on their own (the training command and the tests use them).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 
 from workstation.models import (
     InferenceCancelled,
+    cached_model,
     is_demo_weights,
     load_model,
     prepare_network,
@@ -34,7 +36,7 @@ from workstation_monai_segmentation.config import (
 from workstation_monai_segmentation.network import build_network
 from workstation_monai_segmentation.preprocessing import (
     labels_to_source_grid,
-    metatensor_geometry,
+    network_input,
     preprocess,
     to_source_grid,
 )
@@ -100,6 +102,28 @@ def load_segmentation_model(
     )
 
 
+def kept_segmentation_model(
+    weights: str | Path | None,
+    device: Any = "cpu",
+    precision: str = "auto",
+    *,
+    store_dir: str | Path | None = None,
+    logger: Any = None,
+) -> AbstractContextManager[SegmentationModel]:
+    """`load_segmentation_model` through the host's model cache: the next run on unchanged
+    weights, device and precision gets the same network without reading the file again."""
+    path = Path(weights) if weights is not None else demo_weights_path()
+    return cached_model(
+        path,
+        device,
+        precision,
+        lambda: load_segmentation_model(path, device, precision, store_dir=store_dir),
+        namespace=ANALYSIS_ID,
+        store_dir=store_dir,
+        logger=logger,
+    )
+
+
 def segment(
     volume: Volume,
     model: SegmentationModel,
@@ -122,8 +146,11 @@ def segment(
     path, several times slower on large series)."""
     report = progress or (lambda fraction, message: None)
     report(0.05, "resampling to the model's grid")
-    data, transform = preprocess(volume, model.config)
-    image = data["image"].as_tensor()[None]  # (1, 1, i, j, k)
+    if resample_probabilities:  # Invertd needs MONAI's record of the forward transforms
+        data, transform = preprocess(volume, model.config)
+        image = data["image"].as_tensor()[None]  # (1, 1, i, j, k)
+    else:
+        image, network_grid = network_input(volume, model.config)
     logits = sliding_window(
         model.network,
         image,
@@ -144,31 +171,41 @@ def segment(
         return on_source.argmax(axis=0).astype(np.uint8)
     probabilities = torch.softmax(logits[0].float(), dim=0).cpu().numpy()
     del logits
-    on_network = np.ascontiguousarray(probabilities.transpose(0, 3, 2, 1))  # (C, z, y, x)
-    return labels_to_source_grid(on_network, metatensor_geometry(data["image"]), volume.geometry)
+    on_network = probabilities.transpose(0, 3, 2, 1)  # (C, z, y, x) view
+    return labels_to_source_grid(on_network, network_grid, volume.geometry)
+
+
+def label_counts(labels: np.ndarray, values: list[int]) -> dict[int, int]:
+    """Voxels of each label value: a comparison per value for a few labels (no 8-byte copy of
+    the map, as `np.bincount` makes), one bincount for many."""
+    if len(values) <= 8:
+        return {value: int(np.count_nonzero(labels == value)) for value in values}
+    counts = np.bincount(labels.ravel(), minlength=max(values) + 1)
+    return {value: int(counts[value]) for value in values}
 
 
 def run(ctx: RunContext) -> list[LabelMap | Measurements]:
     """The analysis entry: label map on the input's grid and a table of volumes in mL."""
     params = ctx.params
     ctx.progress(0.0, "loading the model")
-    model = load_segmentation_model(ctx.weights, ctx.device, params["precision"])
-    ctx.check_cancelled()
-    try:
-        labels = segment(
-            ctx.volume,
-            model,
-            roi_size=params["roi_size"],
-            overlap=params["overlap"],
-            sw_batch_size=params["sw_batch_size"],
-            blend_mode=params["blend_mode"],
-            device=ctx.device,
-            precision=params["precision"],
-            progress=ctx.progress,
-            cancelled=ctx.cancelled,
-        )
-    except InferenceCancelled as error:
-        raise Cancelled(f"{ANALYSIS_ID} was cancelled") from error
+    kept = kept_segmentation_model(ctx.weights, ctx.device, params["precision"], logger=ctx.logger)
+    with kept as model:
+        ctx.check_cancelled()
+        try:
+            labels = segment(
+                ctx.volume,
+                model,
+                roi_size=params["roi_size"],
+                overlap=params["overlap"],
+                sw_batch_size=params["sw_batch_size"],
+                blend_mode=params["blend_mode"],
+                device=ctx.device,
+                precision=params["precision"],
+                progress=ctx.progress,
+                cancelled=ctx.cancelled,
+            )
+        except InferenceCancelled as error:
+            raise Cancelled(f"{ANALYSIS_ID} was cancelled") from error
     description = DEMO_DESCRIPTION if model.demo else f"weights: {model.weights.name}"
     label_volume = ctx.volume.with_array(labels)
     label_volume.metadata = {
@@ -181,17 +218,19 @@ def run(ctx: RunContext) -> list[LabelMap | Measurements]:
         name="segmentation",
         description=f"{ANALYSIS_ID} {__version__}: {description}",
         volume=label_volume,
-        labels=model.labels,
+        labels=list(model.labels),  # the kept model's list stays unshared
     )
-    volumes_ml = label_map.volumes_ml()
-    counts = np.bincount(labels.ravel(), minlength=max([lab.value for lab in model.labels]) + 1)
+    # LabelMap.volumes_ml's rule (voxels times voxel volume), counted without sorting the map
+    counts = label_counts(labels, [lab.value for lab in model.labels])
+    voxel_ml = float(np.prod(label_volume.spacing)) / 1000.0
+    volumes_ml = {lab.value: counts[lab.value] * voxel_ml for lab in model.labels}
     table = Measurements(
         name="volumes",
         description=f"Volume per label, {description}",
         columns=["label", "name", "volume_ml", "voxels"],
         units={"volume_ml": "mL", "voxels": "voxels"},
         rows=[
-            [lab.value, lab.name, round(volumes_ml[lab.value], 3), int(counts[lab.value])]
+            [lab.value, lab.name, round(volumes_ml[lab.value], 3), counts[lab.value]]
             for lab in model.labels
         ],
     )

@@ -1,0 +1,149 @@
+"""The second run on the same weights: the network kept in memory, the same labels; and the
+separable way onto the network grid against MONAI's transforms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from workstation_monai_segmentation import plugin
+from workstation_monai_segmentation.config import ANALYSIS_ID, default_model_config
+from workstation_monai_segmentation.inference import kept_segmentation_model, run
+from workstation_monai_segmentation.phantoms import (
+    ACQUISITIONS,
+    centred_geometry,
+    make_case,
+    rotation_matrix,
+)
+from workstation_monai_segmentation.preprocessing import (
+    labels_to_source_grid,
+    metatensor_geometry,
+    network_input,
+    preprocess,
+)
+
+from workstation.models import ModelCache
+from workstation.plugins.api import AnalysisInputs, RunContext, Volume
+from workstation.plugins.manager import load_registry
+from workstation.plugins.runner import Runner
+
+LOADED, REUSED = "model loaded from model.pt", "model for model.pt reused from memory"
+
+
+@pytest.fixture(scope="module")
+def case():
+    torch.set_num_threads(1)
+    geometry = centred_geometry((2.0, 2.0, 3.0), ACQUISITIONS["axial"])
+    return make_case(np.random.default_rng(7), geometry)
+
+
+@pytest.fixture
+def cache(monkeypatch):
+    fresh = ModelCache()
+    monkeypatch.setattr("workstation.models.cache._CACHE", fresh)
+    return fresh
+
+
+def run_logged(volume):
+    logs: list[str] = []
+    ctx = RunContext(
+        analysis_id=ANALYSIS_ID,
+        params=plugin.workstation_analyses()[0].coerce_parameters({}),
+        inputs=AnalysisInputs(volume=volume),
+        device="cpu",
+        on_log=lambda level, message: logs.append(message),
+    )
+    return run(ctx), logs
+
+
+def test_second_run_reuses_the_network_and_gives_the_same_results(case, cache, monkeypatch):
+    (first_map, first_table), first_logs = run_logged(case.image)
+    (second_map, second_table), second_logs = run_logged(case.image)
+    assert any(LOADED in m for m in first_logs) and any(REUSED in m for m in second_logs)
+    with kept_segmentation_model(None, "cpu", "auto") as a, kept_segmentation_model(None) as b:
+        assert a.network is not b.network  # held by one run: the other gets its own copy
+    monkeypatch.setattr("workstation.models.cache._CACHE", ModelCache(max_entries=0))
+    (plain_map, plain_table), plain_logs = run_logged(case.image)
+    assert not any(REUSED in m for m in plain_logs)
+    assert np.array_equal(second_map.volume.array, plain_map.volume.array)
+    assert np.array_equal(first_map.volume.array, plain_map.volume.array)
+    assert set(np.unique(plain_map.volume.array)) == {0, 1, 2}
+    assert second_table.rows == plain_table.rows == first_table.rows
+    assert second_table.rows[0][2] == pytest.approx(plain_map.volumes_ml()[1])
+
+
+def test_isolated_worker_keeps_the_model_for_its_next_run(case):
+    logs: list[list[str]] = [[], []]
+    labels = []
+    with Runner(load_registry(), isolated=True) as runner:
+        for attempt in range(2):
+            outcome = runner.run(
+                ANALYSIS_ID,
+                AnalysisInputs(volume=case.image),
+                device="cpu",
+                on_log=lambda level, message, i=attempt: logs[i].append(message),
+            )
+            assert outcome.ok, outcome.error
+            labels.append(outcome.results[0].volume.array)
+    assert any(LOADED in m for m in logs[0]) and not any(REUSED in m for m in logs[0])
+    assert any(REUSED in m for m in logs[1])
+    assert np.array_equal(labels[0], labels[1])
+
+
+GRIDS = {
+    "axial": ((0.7, 0.7, 1.5), ACQUISITIONS["axial"]),
+    "coronal": ((1.2, 1.2, 4.0), ACQUISITIONS["coronal"]),
+    "sagittal, left-right flipped": ((0.9, 1.1, 2.5), np.diag([-1.0, 1.0, 1.0])),
+    "oblique": ((1.3, 1.3, 4.0), rotation_matrix(np.array([1.0, 0.3, 0.2]), 17.0)),
+    "near 45 degrees": ((1.0, 1.0, 2.0), rotation_matrix(np.array([0.0, 0.0, 1.0]), 44.9)),
+}
+
+
+@pytest.mark.parametrize("name", GRIDS)
+def test_network_input_equals_monai_orientation_spacing_and_window(name):
+    spacing, direction = GRIDS[name]
+    rng = np.random.default_rng(3)
+    array = rng.normal(40.0, 150.0, (23, 31, 27)).astype(np.float32)
+    volume = Volume(array, spacing, (12.0, -30.0, 4.0), direction)
+    config = default_model_config()
+    image, grid = network_input(volume, config)
+    data, _ = preprocess(volume, config)
+    reference = data["image"].as_tensor()[None]
+    assert image.shape == reference.shape and image.dtype == torch.float32
+    assert torch.allclose(image, reference, atol=1e-5, rtol=0)
+    assert grid.is_close(metatensor_geometry(data["image"]))
+    assert float(image.min()) >= 0.0 and float(image.max()) <= 1.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("layout", ["zyx", "ijk view"])
+def test_labels_back_equal_the_arg_max_of_every_map_interpolated(seed, layout):
+    """The fast way back (nearest label, interpolating only where a 2x2x2 cell mixes labels)
+    against interpolating every class map at every source voxel, on random grids: parallel
+    and tilted, one network axis of a single voxel, probabilities as torch leaves them
+    ((C, i, j, k) memory seen as (C, z, y, x)) or contiguous."""
+    from scipy import ndimage
+
+    from workstation.plugins.api import Geometry
+
+    rng = np.random.default_rng(seed)
+    shape = (1, 9, 11) if seed == 3 else tuple(int(n) for n in rng.integers(6, 12, size=3))
+    raw = (
+        ndimage.gaussian_filter(rng.random((4, *shape)), (0, 1.5, 1.5, 1.5))
+        if seed != 3
+        else (ndimage.gaussian_filter(rng.random((4, *shape)), (0, 0, 1.5, 1.5)))
+    )
+    maps = (raw / raw.sum(axis=0)).astype(np.float32)
+    if layout == "ijk view":
+        maps = np.ascontiguousarray(maps.transpose(0, 3, 2, 1)).transpose(0, 3, 2, 1)
+    network = Geometry(shape, (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    tilt = np.eye(3) if seed % 2 == 0 else rotation_matrix(np.array([1.0, 0.4, 0.2]), 15.0)
+    source = Geometry(
+        tuple(int(n) * 2 for n in shape), (0.9, 1.1, 1.0), (-1.0, 0.5, 0.3), tuple(tilt.ravel())
+    )
+    fast = labels_to_source_grid(maps, network, source)
+    to_network = np.linalg.inv(network.index_to_world_matrix) @ source.index_to_world_matrix
+    zyx = np.indices(source.shape).reshape(3, -1).astype(float)
+    ijk = to_network[:3, :3] @ zyx[::-1] + to_network[:3, 3:]
+    every = np.stack([ndimage.map_coordinates(m, ijk[::-1], order=1, mode="nearest") for m in maps])
+    assert np.array_equal(fast, every.argmax(axis=0).reshape(source.shape).astype(np.uint8))
