@@ -4,9 +4,18 @@ Importing this module is light (numpy and pluggy only), so a plugin's hook modul
 at top level. The host implements plugin API `API_VERSION`; a plugin states the version it was
 written for with a module-level ``WORKSTATION_PLUGIN_API = "1.0"``. A plugin is accepted when
 the major versions match and its minor version is not newer than the host's.
+
+The shared model helpers of `workstation.models` (loading MONAI bundles and checkpoints, trust,
+device and precision, sliding-window inference, the model cache) are importable from here too.
+They load on first use (module `__getattr__`), so importing this module imports neither
+`workstation.models` nor torch or monai; torch and monai load only when a helper runs a model.
+`trust` and `untrust` are left out on purpose: trusting a model is the user's decision, made
+with `workstation models trust PATH`, never a plugin's.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from workstation.core.refs import PatientRef, SeriesRef
 from workstation.core.results import (
@@ -37,24 +46,81 @@ from workstation.plugins.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from workstation.plugins.training import TrainContext, TrainingRefused
 from workstation.plugins.version import API_VERSION, API_VERSION_ATTRIBUTE
 
+if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time they load on first use
+    from workstation.models import (
+        CONFIG_KEY,
+        PRECISIONS,
+        BundleBuildError,
+        BundleError,
+        BundleMetadata,
+        BundleReview,
+        CacheStats,
+        CheckpointError,
+        InferenceCancelled,
+        LoadedBundle,
+        ModelCache,
+        ModelError,
+        ModelKey,
+        TrustStatus,
+        UntrustedModel,
+        autocast_context,
+        cached_model,
+        fallback_plan,
+        find_weights,
+        is_demo_weights,
+        is_trusted,
+        list_trusted,
+        load_bundle,
+        load_checkpoint,
+        load_model,
+        model_cache,
+        prefers_channels_last,
+        prepare_network,
+        read_checkpoint_config,
+        read_metadata,
+        require_trusted,
+        resolve_precision,
+        review_bundle,
+        sliding_window,
+        suited_num_workers,
+        to_channels_last,
+        trust_command,
+        trust_status,
+        version_warnings,
+        weights_signature,
+    )
+
 __all__ = [
     "API_VERSION",
     "API_VERSION_ATTRIBUTE",
+    "CONFIG_KEY",
     "ENTRY_POINT_GROUP",
+    "PRECISIONS",
     "RESULT_TYPES",
     "AnalysisInputs",
     "AnalysisSpec",
+    "BundleBuildError",
+    "BundleError",
+    "BundleMetadata",
+    "BundleReview",
+    "CacheStats",
     "Cancelled",
+    "CheckpointError",
     "Classification",
     "DeclarationError",
     "DerivedVolume",
     "GeneratedSeries",
     "Geometry",
     "HeatMap",
+    "InferenceCancelled",
     "InputKind",
     "Label",
     "LabelMap",
+    "LoadedBundle",
     "Measurements",
+    "ModelCache",
+    "ModelError",
+    "ModelKey",
     "PanelSpec",
     "Parameter",
     "ParameterError",
@@ -67,6 +133,53 @@ __all__ = [
     "TimeSeries",
     "TrainContext",
     "TrainingRefused",
+    "TrustStatus",
+    "UntrustedModel",
     "Volume",
+    "autocast_context",
+    "cached_model",
+    "fallback_plan",
+    "find_weights",
     "hookimpl",
+    "is_demo_weights",
+    "is_trusted",
+    "list_trusted",
+    "load_bundle",
+    "load_checkpoint",
+    "load_model",
+    "model_cache",
+    "prefers_channels_last",
+    "prepare_network",
+    "read_checkpoint_config",
+    "read_metadata",
+    "require_trusted",
+    "resolve_precision",
+    "review_bundle",
+    "sliding_window",
+    "suited_num_workers",
+    "to_channels_last",
+    "trust_command",
+    "trust_status",
+    "version_warnings",
+    "weights_signature",
 ]
+
+# Names of __all__ not defined above: the `workstation.models` helpers, served by `__getattr__`.
+MODEL_NAMES = frozenset(name for name in __all__ if name not in globals())
+# In `workstation.models` but deliberately not here: the user's decisions (`workstation models`).
+USER_ONLY_MODEL_NAMES = ("trust", "untrust")
+
+
+def __getattr__(name: str) -> Any:
+    """Import `workstation.models` the first time one of its names is asked for."""
+    if name in MODEL_NAMES:
+        import workstation.models
+
+        value = getattr(workstation.models, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | MODEL_NAMES)
