@@ -1,14 +1,16 @@
 """What every MONAI plugin shares: trusted bundles and checkpoints, device and precision,
 sliding-window inference with an out-of-memory fallback. Public API for built-in and
-third-party plugins alike (re-exported from `workstation.plugins.api`).
+third-party plugins alike: every name here but `trust` and `untrust` (the user's decisions, made
+with `workstation models trust`) is re-exported from `workstation.plugins.api`, and documented in
+docs/writing-plugins.md ("Models (MONAI)").
 
 Importing this package never imports torch or monai; they load when a model is built or run.
 
-    bundle = load_bundle(path, ctx.device, scratch_dir=ctx.scratch)   # refuses untrusted bundles
+    bundle = load_model(ctx.weights, ctx.device, scratch_dir=ctx.scratch_dir)  # refuses untrusted
     with autocast_context(ctx.device, "auto"):
         ...
     logits = sliding_window(bundle.network, image, (96, 96, 96), sw_batch_size=4, overlap=0.5,
-                            device=ctx.device, progress=ctx.progress, cancelled=ctx.cancelled)
+                            context=ctx, progress_range=(0.1, 0.9))  # device, progress, cancel
 
 Keeping a loaded model for the next run (see `cache`; the loader runs only on a miss):
 

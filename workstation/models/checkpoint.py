@@ -8,6 +8,7 @@ only when it is trusted. Mismatched keys or shapes are reported naming the layer
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,7 +61,7 @@ def is_torchscript(path: Path) -> bool:
         return False
 
 
-def _read(path: Path, allow_pickle: bool) -> Any:
+def _read(path: Path, allow_pickle: bool, store_dir: str | Path | None = None) -> Any:
     import pickle
 
     import torch
@@ -71,10 +72,20 @@ def _read(path: Path, allow_pickle: bool) -> Any:
         if "global" not in str(error).lower():  # corrupt or not a pickle at all
             raise CheckpointError(f"{path}: not a readable PyTorch checkpoint") from None
         if not allow_pickle:
+            from workstation.models.trust import trust_command
+
+            found = _unsupported_global(error)
+            what = (
+                f"a whole pickled network ({found.rsplit('.', 1)[-1]})"
+                if found.startswith("torch.nn.modules.")
+                else f"pickled Python objects ({found})"
+            )
             raise CheckpointError(
-                f"{path}: holds Python objects besides tensors, and unpickling them can run code; "
-                f"it is loaded only when trusted (`workstation models trust {path}`). "
-                f"Details: {_unsupported_global(error)}"
+                f"{path}: holds {what}, not just weights. Save a state_dict "
+                f"(torch.save(model.state_dict(), path)) or TorchScript "
+                f"(torch.jit.save(torch.jit.script(model), path)) instead: those load without "
+                f"trust. Unpickling this file can run code from it; if you trust its source, "
+                f"trust it with: {trust_command(path.resolve(), store_dir)}"
             ) from None
     except (RuntimeError, EOFError, OSError) as error:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: {error}") from None
@@ -85,10 +96,9 @@ def _read(path: Path, allow_pickle: bool) -> Any:
 
 
 def _unsupported_global(error: Exception) -> str:
-    for line in str(error).splitlines():
-        if "global" in line.lower():
-            return line.strip()[:200]
-    return "unsupported pickled object"
+    """The dotted name torch's weights-only unpickler refused, e.g. "numpy.dtype"."""
+    match = re.search(r"GLOBAL ([\w.]+)", str(error))
+    return match.group(1) if match else "an object torch does not load weights-only"
 
 
 def extract_state_dict(content: Any, path: Path) -> dict[str, Any]:
@@ -105,6 +115,12 @@ def extract_state_dict(content: Any, path: Path) -> dict[str, Any]:
             raise CheckpointError(
                 f"{path}: no state_dict found; top-level keys are {sorted(map(str, state))[:10]}"
             )
+    if isinstance(state, torch.nn.Module):
+        raise CheckpointError(
+            f"{path}: holds a whole pickled network ({type(state).__name__}), not weights; save "
+            f"a state_dict (torch.save(model.state_dict(), path)) or TorchScript "
+            f"(torch.jit.save(torch.jit.script(model), path)) instead"
+        )
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: expected a state_dict, got {type(state).__name__}")
     tensors = {str(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
@@ -175,7 +191,7 @@ def load_checkpoint(
             from workstation.models.trust import is_trusted
 
             allow_pickle = is_trusted(path, store_dir)
-        state = extract_state_dict(_read(path, allow_pickle), path)
+        state = extract_state_dict(_read(path, allow_pickle, store_dir), path)
     check_compatible(network, state, path)
     network.load_state_dict(state, strict=True)
     return network.to(target).eval()

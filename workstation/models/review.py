@@ -57,7 +57,13 @@ class BundleReview:
         if self.unreadable:
             lines.append("  Not reviewed (the host reads only JSON before trust):")
             lines += [f"    {name}" for name in self.unreadable]
-        if len(lines) == 1:
+        if len(lines) == 1 and self.path.is_file():
+            lines.append(
+                "  a checkpoint file, not a bundle: a file of tensors only (a state_dict) loads "
+                "without trust; anything else in it is unpickled when loaded, which can run "
+                "code, so it loads only once trusted"
+            )
+        elif len(lines) == 1:
             lines.append("  nothing: no $ expressions, imports, custom components or Python files")
         return "\n".join(lines)
 

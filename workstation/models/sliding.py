@@ -102,6 +102,8 @@ def sliding_window(
     cancelled: Any = None,
     context: Any = None,
     on_retry: Callable[[str], Any] | None = None,
+    progress_range: tuple[float, float] = (0.0, 1.0),
+    progress_message: str = "sliding-window inference",
     sigma_scale: float = 0.125,
     padding_mode: str = "constant",
     cval: float = 0.0,
@@ -111,10 +113,13 @@ def sliding_window(
     - `device`: where the network runs (default: the context's, else CPU); the image may stay
       on CPU, windows are moved there.
     - `precision`: see `precision.resolve_precision`; outputs are stitched in float32.
-    - `progress(fraction)`: called after each window batch (restarts from 0 after a retry).
+    - `progress(fraction)`: called after each window batch with the share of windows done,
+      mapped into `progress_range` (the part of the whole run this call is), never lower than
+      a fraction already reported (after an out-of-memory retry it pauses, not runs back).
     - `cancelled`: callable or Event; checked before each batch, raises `InferenceCancelled`.
-    - `context`: a plugin's RunContext; supplies `device`, `progress` and `cancelled` (read at
-      every batch) when those arguments are not given.
+    - `context`: a plugin's RunContext; supplies `device`, `progress` (as
+      ``ctx.progress(fraction, progress_message)``) and `cancelled` (read at every batch) when
+      those arguments are not given.
     - `on_retry(message)`: told when an out-of-memory error forced a smaller batch or CPU
       stitching (the message is also logged on the "workstation.models" logger).
     Returns the blended output, on `device`, or on CPU if CPU stitching was needed.
@@ -124,7 +129,13 @@ def sliding_window(
 
     if context is not None:
         device = device if device is not None else getattr(context, "device", None)
-        progress = progress if progress is not None else getattr(context, "progress", None)
+        if progress is None and getattr(context, "progress", None) is not None:
+            report = context.progress
+            progress = lambda fraction: report(fraction, progress_message)  # noqa: E731
+    low, high = (float(v) for v in progress_range)
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"progress_range must be 0 <= start <= end <= 1, got {progress_range}")
+    reported = low
     run_device = as_device(device)
     if isinstance(roi_size, int):  # an int ROI needs a batched image to know the dimensions
         roi_size = [roi_size] * (image_tensor.dim() - 2)
@@ -145,7 +156,7 @@ def sliding_window(
         done = 0
 
         def predictor(window: Any, total_calls: int = total_calls) -> Any:
-            nonlocal done
+            nonlocal done, reported
             if is_cancelled():
                 raise InferenceCancelled("inference cancelled by the user")
             if channels_last:
@@ -155,7 +166,8 @@ def sliding_window(
             output = _as_float32(output)
             done += 1
             if progress is not None:
-                progress(min(1.0, done / total_calls))
+                reported = max(reported, low + (high - low) * min(1.0, done / total_calls))
+                progress(reported)
             return output
 
         try:
