@@ -100,6 +100,9 @@ class Geometry:
 class Volume:
     """A 3-D image in patient space: array ``[z, y, x]`` plus LPS geometry and provenance.
 
+    `spacing`, `origin` and `direction` are in ITK's (x, y, z) order, the reverse of the
+    array's axes; `index_to_world` takes (column, row, slice).
+
     `metadata` carries display facts (modality, window centre/width, units, description) as plain
     values; `source` says which series it came from so results can reference it.
     """

@@ -43,7 +43,16 @@ from workstation.plugins.declarations import (
     ReaderSpec,
 )
 from workstation.plugins.hookspecs import ENTRY_POINT_GROUP, hookimpl
-from workstation.plugins.training import TrainContext, TrainingRefused
+from workstation.plugins.training import (
+    REFUSED_CHECKPOINT_EXISTS,
+    REFUSED_DEVICE,
+    REFUSED_EPOCHS,
+    REFUSED_INPUT,
+    REFUSED_NO_CHECKPOINT,
+    REFUSED_NO_SERIES,
+    TrainContext,
+    TrainingRefused,
+)
 from workstation.plugins.version import API_VERSION, API_VERSION_ATTRIBUTE
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time they load on first use
@@ -96,6 +105,12 @@ __all__ = [
     "CONFIG_KEY",
     "ENTRY_POINT_GROUP",
     "PRECISIONS",
+    "REFUSED_CHECKPOINT_EXISTS",
+    "REFUSED_DEVICE",
+    "REFUSED_EPOCHS",
+    "REFUSED_INPUT",
+    "REFUSED_NO_CHECKPOINT",
+    "REFUSED_NO_SERIES",
     "RESULT_TYPES",
     "AnalysisInputs",
     "AnalysisSpec",

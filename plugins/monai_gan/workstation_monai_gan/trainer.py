@@ -12,7 +12,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from workstation.plugins.api import TrainContext, TrainingRefused
+from workstation.plugins.api import (
+    REFUSED_EPOCHS,
+    REFUSED_NO_CHECKPOINT,
+    TrainContext,
+    TrainingRefused,
+)
 from workstation_monai_gan import __version__
 from workstation_monai_gan.data import TrainingData, from_unit, prepare
 from workstation_monai_gan.model import (
@@ -104,7 +109,9 @@ def train(ctx: TrainContext) -> None:
 def _resume(ctx, data: TrainingData, generator, discriminator, opt_g, opt_d) -> int:
     state = ctx.load_checkpoint()
     if state is None:
-        raise TrainingRefused(f"{ctx.model_dir}: no checkpoint to resume from", "no_checkpoint")
+        raise TrainingRefused(
+            f"{ctx.model_dir}: no checkpoint to resume from", REFUSED_NO_CHECKPOINT
+        )
     config = state["config"]
     if config["modality"] != data.modality:
         raise TrainingRefused(
@@ -116,7 +123,7 @@ def _resume(ctx, data: TrainingData, generator, discriminator, opt_g, opt_d) -> 
         raise TrainingRefused(
             f"{ctx.checkpoint_path} is already at epoch {epoch}; ask for more than {epoch} "
             "epochs in total to train further",
-            "epochs",
+            REFUSED_EPOCHS,
         )
     generator.load_state_dict(state["generator"])
     discriminator.load_state_dict(state["discriminator"])
