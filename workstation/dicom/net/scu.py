@@ -394,7 +394,7 @@ def _get_with_dcmtk(
     report.received = [item.sop_instance_uid for item in result.received]
     report.paths = [item.path for item in result.received]
     report.rejected = result.rejected
-    report.bytes = sum(p.stat().st_size for p in report.paths if p.exists())
+    report.bytes = result.bytes  # sizes seen by the checks: no second stat of each file
     where = f"node {node.name!r} ({node.ae_title}@{node.host}:{node.port})"
     detail = result.errors[-1] if result.errors else f"getscu exit status {result.exit_code}"
     lost = result.exit_code != 0 or "remaining" not in result.counts
