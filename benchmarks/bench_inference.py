@@ -5,13 +5,14 @@ per-analysis time on a 512 x 512 x 200 CT.
    kept in the host's model cache after the first run as they are in a real session; onto the
    network grid, sliding window, back onto the series' grid, label table) vs
    `monai.inferers.sliding_window_inference` with the same network, weights and network input,
-   alternated round by round; also the run with the model cache off. Goal: the host adds < 10%.
+   alternated round by round; also the run with the model cache off. Every run is recorded in
+   a temporary store's run history, as `workstation --store DIR run`. Goal: the host adds < 10%.
    The run's parts outside the network are timed too, and the host's label map is checked
    against the bare call's output taken back to the series' grid.
 2. CPU precision: the bare call in fp32 vs under `torch.autocast("cpu", torch.bfloat16)`.
 3. Each installed image analysis once on a synthetic 512 x 512 x 200 CT.
 
-    .venv/bin/python benchmarks/bench_inference.py [--repeat 3] [--skip-big]
+    .venv/bin/python benchmarks/bench_inference.py [--repeat 3] [--skip-big] [--skip-precision]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import threading
 import time
 
@@ -27,6 +29,7 @@ import numpy as np
 from workstation.core.volume import Volume
 from workstation.plugins.context import AnalysisInputs
 from workstation.plugins.manager import load_registry
+from workstation.plugins.run_store import RunStore
 from workstation.plugins.runner import Runner
 
 SEGMENTATION = "monai_segmentation.ct"
@@ -351,14 +354,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument(
+        "--skip-precision", action="store_true", help="no fp32 vs bf16 (slow on most CPUs)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     registry = load_registry()
-    with Runner(registry, store_dir=None, isolated=False) as runner:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-inference-store-") as store,
+        Runner(registry, store_dir=store, isolated=False) as runner,
+    ):  # every run is recorded in the store's run history, as `workstation --store DIR run`
         volume = phantom_volume()
         host_overhead(runner, volume, args.repeat)
-        precision(volume, args.repeat)
+        with RunStore(store) as runs:
+            recorded = runs.list(analysis_id=SEGMENTATION)
+        print(f"runs recorded in the run history: {len(recorded)}, {recorded[0].outcome!r} last")
+        if not args.skip_precision:
+            precision(volume, args.repeat)
         if not args.skip_big:
             per_analysis(runner, registry)
 

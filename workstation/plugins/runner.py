@@ -193,7 +193,11 @@ class Runner:
                 if weights is not None:
                     weights_path = check_user_weights(weights_path)
                 outcome.weights = str(weights_path) if weights_path else None
-                outcome.demo_weights = _uses_shipped_weights(spec.weights, weights_path)
+                outcome.demo_weights = (
+                    weights_path is not None and is_package_resource(spec.weights)
+                    if weights is None  # the declared weights themselves: no second look-up
+                    else _uses_shipped_weights(spec.weights, weights_path)
+                )
             except (ParameterError, DeviceUnavailable, MissingInput, WorkerProblem) as error:
                 outcome.error = str(error)
                 return outcome

@@ -147,3 +147,41 @@ def test_labels_back_equal_the_arg_max_of_every_map_interpolated(seed, layout):
     ijk = to_network[:3, :3] @ zyx[::-1] + to_network[:3, 3:]
     every = np.stack([ndimage.map_coordinates(m, ijk[::-1], order=1, mode="nearest") for m in maps])
     assert np.array_equal(fast, every.argmax(axis=0).reshape(source.shape).astype(np.uint8))
+
+
+def test_network_input_of_an_integer_series_equals_its_float_copy_and_leaves_it_unchanged():
+    """CT stored as int16 HU on the network's own spacing (no resampling: views of the series)
+    gives the same input as the same values in float32, and the series' array is untouched."""
+    spacing, direction = (2.0, 2.0, 2.0), np.diag([-1.0, 1.0, 1.0])
+    rng = np.random.default_rng(5)
+    stored = rng.integers(-1000, 1500, (12, 14, 10)).astype(np.int16)
+    kept = stored.copy()
+    config = default_model_config()
+    as_int = network_input(Volume(stored, spacing, (1.0, 2.0, 3.0), direction), config)[0]
+    as_float = network_input(
+        Volume(stored.astype(np.float32), spacing, (1.0, 2.0, 3.0), direction), config
+    )[0]
+    assert as_int.dtype == torch.float32 and as_int.is_contiguous()
+    assert torch.equal(as_int, as_float)
+    assert np.array_equal(stored, kept)
+
+
+def test_labels_back_on_a_grid_coarser_along_one_axis_and_finer_along_another():
+    """Nearest-neighbour takes that shrink one axis and grow the others give the labels of
+    interpolating every class map at every source voxel."""
+    from scipy import ndimage
+
+    from workstation.plugins.api import Geometry
+
+    rng = np.random.default_rng(11)
+    shape = (10, 12, 9)
+    raw = ndimage.gaussian_filter(rng.random((3, *shape)), (0, 1.5, 1.5, 1.5))
+    maps = (raw / raw.sum(axis=0)).astype(np.float32)
+    network = Geometry(shape, (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    source = Geometry((6, 25, 20), (0.85, 0.9, 3.1), (0.4, -0.7, 0.2), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    fast = labels_to_source_grid(maps, network, source)
+    to_network = np.linalg.inv(network.index_to_world_matrix) @ source.index_to_world_matrix
+    zyx = np.indices(source.shape).reshape(3, -1).astype(float)
+    ijk = to_network[:3, :3] @ zyx[::-1] + to_network[:3, 3:]
+    every = np.stack([ndimage.map_coordinates(m, ijk[::-1], order=1, mode="nearest") for m in maps])
+    assert np.array_equal(fast, every.argmax(axis=0).reshape(source.shape).astype(np.uint8))

@@ -146,11 +146,15 @@ def _aligned_network_input(
     shrink = [len(positions[a]) / values.shape[a] for a in range(3)]
     for stored in np.argsort(shrink, kind="stable"):
         values = _resample_axis(values, positions[int(stored)], int(stored))
-    values = values.transpose(stored_axis)
+    # The intensity window in place on one new array in stored order (never on the series'
+    # own array), then one transposing copy by torch: half the time of numpy's strided copy.
     low, high = (float(v) for v in model_config["window"])
-    values = np.clip((values - np.float32(low)) / np.float32(high - low), 0.0, 1.0)
-    tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None, None]
-    return tensor, ras_grid_geometry(out_affine, out_shape)
+    windowed = np.empty(values.shape, np.result_type(values.dtype, np.float32))
+    np.subtract(values, np.float32(low), out=windowed)
+    windowed /= np.float32(high - low)
+    np.clip(windowed, 0.0, 1.0, out=windowed)
+    tensor = torch.from_numpy(windowed).permute(*stored_axis).contiguous().float()
+    return tensor[None, None], ras_grid_geometry(out_affine, out_shape)
 
 
 def _resample_axis(values: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
@@ -187,8 +191,9 @@ def labels_to_source_grid(
 
     Where all 3x3x3 network neighbours of a point's nearest network voxel share one label, every
     linear blend of their probabilities keeps that label, so nearest neighbour is exact there;
-    only the thin band where labels change is interpolated. Points just past the network grid's
-    edge take the edge values (border padding, as in the forward resampling)."""
+    only the thin band where labels change is interpolated, and of it only the points whose
+    2x2x2 interpolation cell mixes labels. Points just past the network grid's edge take the
+    edge values (border padding, as in the forward resampling)."""
     from scipy import ndimage
 
     if probabilities.shape[0] > 128:
@@ -206,23 +211,51 @@ def labels_to_source_grid(
     labels = (
         argmax_labels(ijk_channels).transpose(2, 1, 0) if by_ijk else argmax_labels(probabilities)
     )
+    shape = tuple(source_grid.shape)
+    channels = ijk_channels if by_ijk else probabilities
+
+    def blend_where(result: np.ndarray, in_band: np.ndarray) -> np.ndarray:
+        """Interpolated labels at these flat source indices; `result` gets them in place."""
+        if in_band.size:
+            zyx = np.stack(np.unravel_index(in_band, shape)).astype(np.float64)
+            points = linear @ zyx + shift[:, None]
+            points = points[::-1] if by_ijk else points
+            blended = np.stack(
+                [
+                    ndimage.map_coordinates(channel, points, order=1, mode="nearest")
+                    for channel in channels
+                ]
+            )
+            result.ravel()[in_band] = argmax_labels(blended)
+        return result
+
+    if np.array_equal(linear, np.diag(np.diag(linear))):
+        # Grids with exactly parallel axes (most series): the nearest voxel and the 2x2x2
+        # interpolation cell of every source voxel are separable per axis, so the labels and
+        # the "cell mixes labels" flags are read by per-axis takes, and exactly the voxels
+        # whose cell mixes labels are interpolated (the same voxels as the band test below).
+        positions = [linear[a, a] * np.arange(n) + shift[a] for a, n in enumerate(shape)]
+        sizes = labels.shape
+        nearest = [
+            np.clip(np.rint(p), 0, size - 1).astype(np.intp)
+            for p, size in zip(positions, sizes, strict=True)
+        ]
+        cells = [
+            np.clip(np.floor(np.clip(p, 0, size - 1)), 0, max(size - 2, 0)).astype(np.intp)
+            for p, size in zip(positions, sizes, strict=True)
+        ]
+        result = take_per_axis(labels, nearest)
+        return blend_where(result, np.flatnonzero(take_per_axis(mixed_cells(labels), cells)))
     band = cube_extreme(labels, np.maximum) != cube_extreme(labels, np.minimum)
     # label and band flag in one uint8 array, so one nearest-neighbour pass serves both
     packed = labels | (band.astype(np.uint8) << 7)
-    shape = tuple(source_grid.shape)
     if np.allclose(linear - np.diag(np.diag(linear)), 0.0, atol=1e-9):
-        # Grids with parallel axes (most series): nearest neighbour is separable per axis.
+        # Nearly parallel axes: nearest neighbour is still separable per axis.
         axes = [
             np.clip(np.rint(linear[a, a] * np.arange(n) + shift[a]), 0, size - 1).astype(np.intp)
             for a, (n, size) in enumerate(zip(shape, packed.shape, strict=True))
         ]
-        on_source = packed  # per-axis take: 10x faster than np.ix_; same-size axes kept
-        for axis, index in enumerate(axes):
-            if len(index) != on_source.shape[axis] or not np.array_equal(
-                index, np.arange(len(index))
-            ):
-                on_source = on_source.take(index, axis)
-        on_source = np.ascontiguousarray(on_source)
+        on_source = take_per_axis(packed, axes)
     else:
         on_source = ndimage.affine_transform(
             packed,
@@ -238,26 +271,31 @@ def labels_to_source_grid(
     if in_band.size:
         zyx = np.stack(np.unravel_index(in_band, shape)).astype(np.float64)
         points = linear @ zyx + shift[:, None]
-        channels, points = (ijk_channels, points[::-1]) if by_ijk else (probabilities, points)
+        points = points[::-1] if by_ijk else points
         # Only points whose 2x2x2 interpolation cell holds two labels can change label.
         mixed = mixed_cells(labels.transpose(2, 1, 0) if by_ijk else labels)
-        cells = tuple(
+        cells_of_points = tuple(
             np.clip(np.floor(np.clip(axis_points, 0, size - 1)), 0, max(size - 2, 0)).astype(
                 np.intp
             )
             for axis_points, size in zip(points, channels.shape[1:], strict=True)
         )
-        changing = mixed[cells]
-        in_band, points = in_band[changing], points[:, changing]
-    if in_band.size:
-        blended = np.stack(
-            [
-                ndimage.map_coordinates(channel, points, order=1, mode="nearest")
-                for channel in channels
-            ]
-        )
-        result.ravel()[in_band] = argmax_labels(blended)
-    return result
+        in_band = in_band[mixed[cells_of_points]]
+    return blend_where(result, in_band)
+
+
+def take_per_axis(values: np.ndarray, axes: Sequence[np.ndarray]) -> np.ndarray:
+    """``values[np.ix_(*axes)]`` (contiguous) by one `take` per axis, 10x faster than `np.ix_`;
+    axes taken whole are skipped. Shrinking axes first, then growing ones from the last axis
+    (whose take copies single voxels) to the first (whose take copies whole rows), so the slow
+    takes run on the smaller arrays."""
+    out = values
+    order = sorted(range(values.ndim), key=lambda a: (len(axes[a]) / values.shape[a], -a))
+    for axis in order:
+        index = axes[axis]
+        if len(index) != out.shape[axis] or not np.array_equal(index, np.arange(len(index))):
+            out = out.take(index, axis)
+    return np.ascontiguousarray(out)
 
 
 def mixed_cells(labels: np.ndarray) -> np.ndarray:
