@@ -297,3 +297,84 @@ def test_process_cache_bounds_come_from_the_environment(monkeypatch):
     cache = model_cache()
     assert (cache.max_entries, cache.max_bytes) == (0, 64 << 20)
     assert model_cache() is cache
+
+
+def test_locked_trust_store_during_the_reuse_check_reloads_and_frees_the_entry(
+    make_bundle, store, monkeypatch, caplog
+):
+    import sqlite3
+
+    import workstation.models.cache as cache_module
+
+    bundle = make_bundle()
+    trust(bundle, store)
+    cache = ModelCache()
+
+    def load():
+        return load_model(bundle, "cpu", store_dir=store)
+
+    with cache.use(bundle, "cpu", "fp32", load, store_dir=store) as first:
+        pass
+    real_lookup, locked = cache_module._trusted_digest, {"calls": 0}
+
+    def locked_once(path, store_key):
+        locked["calls"] += 1
+        if locked["calls"] == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real_lookup(path, store_key)
+
+    monkeypatch.setattr(cache_module, "_trusted_digest", locked_once)
+    logged = caplog.at_level(logging.INFO, logger="workstation.models")
+    with logged, cache.use(bundle, "cpu", "fp32", load, store_dir=store) as second:
+        assert second is not first  # the check could not finish: loaded again
+        assert second.network is not None
+    assert "database is locked" in caplog.text
+    # The reloaded model is kept and idle: the next run reuses it, clear() drops it.
+    with cache.use(bundle, "cpu", "fp32", load, store_dir=store) as third:
+        assert third is second
+    assert cache.clear() == 1
+    assert len(cache) == 0
+
+
+def test_trust_store_locked_throughout_still_runs_and_keeps_nothing_pinned(
+    make_bundle, store, monkeypatch
+):
+    import sqlite3
+
+    bundle = make_bundle()
+    trust(bundle, store)
+    cache = ModelCache()
+
+    def load():
+        return load_model(bundle, "cpu", store_dir=store)
+
+    with cache.use(bundle, "cpu", "fp32", load, store_dir=store):
+        pass
+
+    def locked(path, store_key):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr("workstation.models.cache._trusted_digest", locked)
+    for _ in range(2):
+        with cache.use(bundle, "cpu", "fp32", load, store_dir=store) as model:
+            assert model.network is not None
+    assert cache.clear() == 0  # nothing idle left behind...
+    assert len(cache) == 0  # ...and nothing busy either
+
+
+def test_interrupt_during_the_reuse_check_leaves_no_entry_reserved(weights, monkeypatch):
+    cache, load = ModelCache(), Loads(weights)
+    with cache.use(weights, "cpu", "fp32", load):
+        pass
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("workstation.models.cache.weights_signature", interrupted)
+    with pytest.raises(KeyboardInterrupt), cache.use(weights, "cpu", "fp32", load):
+        pass
+    monkeypatch.undo()
+    assert len(cache) == 0
+    with cache.use(weights, "cpu", "fp32", load):
+        pass
+    assert cache.clear() == 1 and len(cache) == 0

@@ -19,7 +19,9 @@ built: the host feeds volumes itself, so the bundle's own training/evaluation ma
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ log = logging.getLogger("workstation.models")
 
 WEIGHT_FILES = ("models/model.pt", "models/model.ts")
 OPTIONAL_ENTRIES = ("preprocessing", "postprocessing", "inferer")
+SCRATCH_PREFIX = "workstation-bundle-"
 
 
 @dataclass
@@ -196,10 +199,9 @@ def load_bundle(
 
     `trusted_check=False` skips the trust check; only for bundles shipped inside an installed
     plugin package (their code is already trusted by installing it). `scratch_dir` receives any
-    outputs the config redirects (default: a new temporary folder). `weights` overrides
+    outputs the config redirects (default: a new temporary folder, removed when the returned
+    `LoadedBundle` is garbage-collected or the interpreter exits). `weights` overrides
     models/model.pt. Raises `UntrustedModel`, `BundleError` or `BundleBuildError`."""
-    from monai.bundle import ConfigParser
-
     bundle = canonical_path(path)
     if not bundle.is_dir():
         raise BundleError(f"{bundle}: not a bundle folder (expected configs/ and models/ inside)")
@@ -213,10 +215,49 @@ def load_bundle(
         log.warning(warning)
 
     target = as_device(device)
-    scratch = (
-        Path(scratch_dir) if scratch_dir else Path(tempfile.mkdtemp(prefix="workstation-bundle-"))
-    )
-    scratch.mkdir(parents=True, exist_ok=True)
+    owned = not scratch_dir  # a folder made here is removed here
+    scratch = Path(scratch_dir) if scratch_dir else Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    try:
+        scratch.mkdir(parents=True, exist_ok=True)
+        loaded = _build_bundle(
+            bundle,
+            config_file,
+            meta,
+            weights_file,
+            weights,
+            warnings,
+            target,
+            scratch,
+            trusted_check,
+            store_dir,
+            num_workers,
+        )
+    except BaseException:
+        if owned:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    if owned:
+        # Lives as long as the bundle object (a kept model's outputs may go there): removed when
+        # it is collected (e.g. the model cache dropped it) or when the interpreter exits.
+        weakref.finalize(loaded, shutil.rmtree, str(scratch), ignore_errors=True)
+    return loaded
+
+
+def _build_bundle(
+    bundle: Path,
+    config_file: Path,
+    meta: BundleMetadata,
+    weights_file: Path,
+    weights: str | Path | None,
+    warnings: list[str],
+    target: Any,
+    scratch: Path,
+    trusted_check: bool,
+    store_dir: str | Path | None,
+    num_workers: int | None,
+) -> LoadedBundle:
+    from monai.bundle import ConfigParser
+
     config, overrides = adapt_config(
         _read_config(config_file), bundle, str(target), scratch, num_workers
     )

@@ -212,14 +212,14 @@ class ModelCache:
         )
         path = Path(key.path)
         entry = self._take(key, path)
-        if entry is not None:
-            if logger is not None:
-                logger.info("model for %s reused from memory (files unchanged)", path.name)
-        else:
+        reused = entry is not None
+        if entry is None:
             entry = self._load(key, path, load)
-            if logger is not None:
-                logger.info("model loaded from %s on %s", path.name, key.device)
         try:
+            if logger is not None and reused:
+                logger.info("model for %s reused from memory (files unchanged)", path.name)
+            elif logger is not None:
+                logger.info("model loaded from %s on %s", path.name, key.device)
             yield entry.value
         except BaseException:
             self._drop(key, entry)  # the run may have left the network half-changed
@@ -291,30 +291,39 @@ class ModelCache:
             if entry is None or entry.busy:
                 return None
             entry.busy = True  # reserve it while checking outside the lock
-        if self._still_valid(key, path, entry):
+        valid = False
+        try:
+            valid = self._still_valid(key, path, entry)
+        finally:
+            if not valid:  # also on an interrupt: a dropped entry is never left reserved
+                self._drop(key, entry)
+                entry.busy = False
+        if valid:
             with self._lock:
                 self._entries.move_to_end(key)
                 self._hits += 1
             return entry
-        self._drop(key, entry)
         with self._lock:
             self._reloads += 1
-        log.info("weights %s changed since they were loaded; loading them again", path)
         return None
 
     def _still_valid(self, key: ModelKey, path: Path, entry: _Entry) -> bool:
+        """Whether the kept model may be handed out; anything that stops the check from
+        finishing (an unreadable file, a locked trust store) means load again, which reports
+        a real problem itself."""
         try:
             if weights_signature(path) != entry.signature:
-                return False
+                return _changed(path, "weights changed since they were loaded")
             if entry.trust is not None and _trusted_digest(path, key.store) != entry.trust:
-                return False
+                return _changed(path, "trust record changed since they were loaded")
             if entry.racy_digest is not None:
                 checked_at = time.time_ns()
                 if content_digest(path).sha256 != entry.racy_digest:
-                    return False
+                    return _changed(path, "weights changed since they were loaded")
                 if checked_at - int(RACY_WINDOW_S * 1e9) > entry.newest_ns:
                     entry.racy_digest = None  # later writes will move the timestamps
-        except OSError:
+        except Exception as error:
+            log.info("cannot check the kept model for %s (%s); loading it again", path, error)
             return False
         return True
 
@@ -333,6 +342,9 @@ class ModelCache:
                 trust = _trusted_digest(path, key.store)
             except OSError:
                 caching = False  # the loader reports the missing or unreadable file
+            except Exception as error:  # e.g. a locked trust store: run it, keep nothing
+                log.info("not keeping the model for %s (%s)", path, error)
+                caching = False
         value = self._call_loader(key, load)
         entry = _Entry(value, signature, 0, trust, racy_digest, _newest_ns(signature), busy=True)
         if not caching:
@@ -375,6 +387,11 @@ class ModelCache:
                 return  # every kept model is in use; the bound holds again once they finish
             del self._entries[idle]
             self._evictions += 1
+
+
+def _changed(path: Path, why: str) -> bool:
+    log.info("%s: %s; loading them again", path, why)
+    return False
 
 
 def _trusted_digest(path: Path, store: str) -> str | None:

@@ -13,6 +13,9 @@ import difflib
 import enum
 import importlib
 import re
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -396,28 +399,42 @@ def check_user_weights(path: Path | None) -> Path | None:
 def weights_sha256(path: str | Path | None) -> str | None:
     """SHA-256 of a weights file (what `sha256sum` prints), or over every file of a bundle
     folder (as `workstation models trust` computes it); None when there are no weights or they
-    cannot be read."""
+    cannot be read.
+
+    The same weights run again are not read again: the last `WEIGHTS_DIGESTS_KEPT` digests are
+    kept per process, keyed like the model cache (size, modification and change times and inode
+    of every file), so a rewrite that puts the old modification time back still hashes anew. A
+    file written within `RACY_WINDOW_S` of hashing is not kept, as the model cache does: its
+    timestamps may not move on the next write."""
     if path is None or not Path(path).exists():
         return None
-    from workstation.models.hashing import content_digest, content_files, file_sha256
+    from workstation.models.cache import RACY_WINDOW_S, weights_signature
+    from workstation.models.hashing import content_digest, file_sha256
 
     path = Path(path)
     try:
-        # hashed once per content: the same weights run again are not read again
-        key = (
-            str(path),
-            tuple((rel, f.stat().st_size, f.stat().st_mtime_ns) for rel, f in content_files(path)),
-        )
-        if key not in _WEIGHTS_SHA256:
-            _WEIGHTS_SHA256[key] = (
-                file_sha256(path) if path.is_file() else content_digest(path).sha256
-            )
-        return _WEIGHTS_SHA256[key]
+        signature = weights_signature(path)
+        key = (str(path), signature)
+        with _WEIGHTS_SHA256_LOCK:
+            if key in _WEIGHTS_SHA256:
+                _WEIGHTS_SHA256.move_to_end(key)
+                return _WEIGHTS_SHA256[key]
+        started = time.time_ns()
+        digest = file_sha256(path) if path.is_file() else content_digest(path).sha256
     except OSError:
         return None
+    newest = max((max(mtime, ctime) for _, _, mtime, ctime, _ in signature), default=0)
+    if newest < started - int(RACY_WINDOW_S * 1e9):
+        with _WEIGHTS_SHA256_LOCK:
+            _WEIGHTS_SHA256[key] = digest
+            while len(_WEIGHTS_SHA256) > WEIGHTS_DIGESTS_KEPT:
+                _WEIGHTS_SHA256.popitem(last=False)
+    return digest
 
 
-_WEIGHTS_SHA256: dict[tuple, str] = {}
+WEIGHTS_DIGESTS_KEPT = 64
+_WEIGHTS_SHA256: OrderedDict[tuple, str] = OrderedDict()
+_WEIGHTS_SHA256_LOCK = threading.Lock()
 
 
 def is_package_resource(weights: str | Path | None) -> bool:
