@@ -6,6 +6,9 @@ from io import BytesIO
 
 import pytest
 from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     CTImageStorage,
     ExplicitVRLittleEndian,
@@ -16,14 +19,27 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import EVT_C_STORE, Event
 from pynetdicom.presentation import build_context
 
-from workstation.dicom.net.receive import encoded_with_meta
+from workstation.dicom.net.receive import check_request
 
-# (0008,0018) SOP Instance UID, explicit VR little endian, as a peer would send it
-_DATA_SET = b"\x08\x00\x18\x00UI\x08\x001.2.3.45"
+STUDY, SERIES = "1.2.3.1", "1.2.3.2"
 
 
 class _Association:
     """Event only needs something to hang the event on."""
+
+
+def _data_set(sop_instance: str, syntax: str) -> bytes:
+    """A data set encoded as a peer sends it in `syntax` (no file meta)."""
+    ds = Dataset()
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = sop_instance
+    ds.StudyInstanceUID = STUDY
+    ds.SeriesInstanceUID = SERIES
+    encoded = DicomBytesIO()
+    encoded.is_little_endian = True
+    encoded.is_implicit_VR = syntax == ImplicitVRLittleEndian
+    write_dataset(encoded, ds)
+    return encoded.getvalue()
 
 
 SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit]
@@ -32,18 +48,21 @@ SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit]
 @pytest.mark.parametrize("syntax", SYNTAXES)
 @pytest.mark.parametrize("sop_instance", ["1.2.3.45", "1.2.3.4"])  # odd and even lengths
 def test_received_object_file_meta_matches_pynetdicom(syntax: str, sop_instance: str) -> None:
+    data_set = _data_set(sop_instance, syntax)
     request = C_STORE()
     request.AffectedSOPClassUID = CTImageStorage
     request.AffectedSOPInstanceUID = sop_instance
-    request.DataSet = BytesIO(_DATA_SET)
+    request.DataSet = BytesIO(data_set)
     context = build_context(CTImageStorage, syntax)
     context.context_id = 1
     event = Event(_Association(), EVT_C_STORE, {"request": request, "context": context.as_tuple})
 
-    ours = encoded_with_meta(event)
+    header, received, uids = check_request(event)  # what the listener writes to the store
+    ours = header + bytes(received)
 
+    assert uids == (STUDY, SERIES, sop_instance)
     assert ours == event.encoded_dataset(include_meta=True)
     meta = dcmread(BytesIO(ours), stop_before_pixels=True).file_meta
     assert meta.MediaStorageSOPInstanceUID == sop_instance
     assert meta.TransferSyntaxUID == syntax
-    assert ours.endswith(_DATA_SET)
+    assert ours.endswith(data_set)

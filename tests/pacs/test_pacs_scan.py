@@ -1,9 +1,10 @@
 """The fast structural walk over received objects must never accept what a full decode refuses.
 
-`check_encoded` lets the walk vouch for an object and decodes it with pydicom only when the
-walk is unsure; these tests hold the two to the same verdicts on whole objects, on objects cut
-at every kind of position, and on the layouts a PACS sends (explicit and implicit VR, nested
-sequences of defined and undefined length, compressed pixel data).
+Both receive paths (the listener's `check_request` on a C-STORE request, retrieval's
+`read_and_check` on a file getscu wrote) let the walk vouch for an object and decode it with
+pydicom only when the walk is unsure; these tests hold both to pydicom's verdicts on whole
+objects, on objects cut at every kind of position, and on the layouts a PACS sends (explicit and
+implicit VR, nested sequences of defined and undefined length, compressed pixel data).
 """
 
 from __future__ import annotations
@@ -17,13 +18,18 @@ from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 from pydicom.uid import (
     CTImageStorage,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     RLELossless,
     generate_uid,
 )
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.events import EVT_C_STORE, Event
+from pynetdicom.presentation import build_context
 
-from workstation.dicom.net.receive import Rejected, check_decoded, check_encoded
+from workstation.dicom.net.dcmtk_get import HEAD_BYTES, read_and_check
+from workstation.dicom.net.receive import Rejected, check_decoded, check_request, part10_header
 from workstation.dicom.net.scan import scan_dataset, scan_file_meta
 
 # pydicom warns about every cut-off UID and missing delimiter it meets; the verdicts are compared
@@ -78,15 +84,53 @@ LAYOUTS = [
 ]
 
 
-def _verdict(check, encoded: bytes, sop: str):
+class _Association:
+    """Event only needs something to hang the event on."""
+
+
+def _store_request(dataset: bytes, sop: str, syntax: str) -> Event:
+    """A C-STORE request event carrying `dataset` as a peer sends it (no file meta)."""
+    request = C_STORE()
+    request.AffectedSOPClassUID = CTImageStorage
+    request.AffectedSOPInstanceUID = sop
+    request.DataSet = BytesIO(dataset)
+    context = build_context(CTImageStorage, syntax)
+    context.context_id = 1
+    return Event(_Association(), EVT_C_STORE, {"request": request, "context": context.as_tuple})
+
+
+def _received(encoded: bytes, sop: str) -> tuple[str, str, str]:
+    """The listener's verdict on a DICOM file's data set arriving as a C-STORE request."""
+    meta = scan_file_meta(encoded)
+    assert meta is not None
+    event = _store_request(encoded[meta.dataset_offset :], sop, meta.transfer_syntax)
+    return check_request(event)[2]
+
+
+def _retrieved(folder, encoded: bytes, sop: str) -> tuple[str, str, str]:
+    """Retrieval's verdict on the same bytes as a file getscu wrote."""
+    path = folder / f"CT.{sop}"
+    path.write_bytes(encoded)
+    return read_and_check(path, sop)[0]
+
+
+def _verdict(check, *args):
     try:
-        return check(encoded, sop)
+        return check(*args)
     except Rejected as rejection:
         return ("rejected", rejection.status)
 
 
+def _message(check, *args) -> str:
+    with pytest.raises(Rejected) as rejection:
+        check(*args)
+    return rejection.value.reason
+
+
 @pytest.mark.parametrize(("syntax", "undefined", "compressed"), LAYOUTS)
-def test_walk_vouches_for_whole_objects_and_finds_their_uids(syntax, undefined, compressed):
+def test_walk_vouches_for_whole_objects_and_finds_their_uids(
+    tmp_path, syntax, undefined, compressed
+):
     encoded = _object(syntax, undefined_sequences=undefined, compressed=compressed)
     ds = dcmread(BytesIO(encoded))
     meta = scan_file_meta(encoded)
@@ -101,47 +145,88 @@ def test_walk_vouches_for_whole_objects_and_finds_their_uids(syntax, undefined, 
     assert (facts.rows, facts.columns, facts.frames, facts.bits_allocated) == (16, 16, 2, 16)
     assert facts.pixel_data_length == (-1 if compressed else 1024)
     sop = str(ds.SOPInstanceUID)
-    assert check_encoded(encoded, sop) == check_decoded(encoded, sop)
+    full = check_decoded(encoded, sop)
+    assert _received(encoded, sop) == full
+    assert _retrieved(tmp_path, encoded, sop) == full
 
 
 @pytest.mark.parametrize(("syntax", "undefined", "compressed"), LAYOUTS)
-def test_objects_cut_anywhere_get_the_full_decode_verdict(syntax, undefined, compressed):
+def test_objects_cut_anywhere_get_the_full_decode_verdict(tmp_path, syntax, undefined, compressed):
     encoded = _object(syntax, undefined_sequences=undefined, compressed=compressed)
     sop = str(dcmread(BytesIO(encoded)).SOPInstanceUID)
+    meta = scan_file_meta(encoded)
+    assert meta is not None
+    header = part10_header(CTImageStorage, sop, syntax)
+    dataset = encoded[meta.dataset_offset :]
     accepted_cuts = 0
     for cut in range(140, len(encoded), 5):
         piece = encoded[:cut]
-        fast = _verdict(check_encoded, piece, sop)
-        full = _verdict(check_decoded, piece, sop)
-        assert fast == full, f"cut at {cut} of {len(encoded)}"
-        accepted_cuts += fast[0] != "rejected"
+        retrieved = _verdict(_retrieved, tmp_path, piece, sop)
+        assert retrieved == _verdict(check_decoded, piece, sop), f"file cut at {cut}"
+        accepted_cuts += retrieved[0] != "rejected"
+    for cut in range(0, len(dataset), 5):
+        received = _verdict(_received, header + dataset[:cut], sop)
+        full = _verdict(check_decoded, header + dataset[:cut], sop)
+        assert received == full, f"request cut at {cut}"
     # a cut inside the pixel data is always refused
-    assert _verdict(check_encoded, encoded[:-10], sop)[0] == "rejected"
+    assert _verdict(_retrieved, tmp_path, encoded[:-10], sop)[0] == "rejected"
+    assert _verdict(_received, encoded[:-10], sop)[0] == "rejected"
     assert accepted_cuts < len(encoded) // 3
 
 
-def test_short_pixel_data_and_missing_uids_are_refused_by_the_walk_too():
+@pytest.mark.parametrize("path", ["listener", "retrieval"])
+def test_short_pixel_data_and_missing_uids_are_refused_by_the_walk_too(tmp_path, path):
+    def check(encoded: bytes, sop: str):
+        return _received(encoded, sop) if path == "listener" else _retrieved(tmp_path, encoded, sop)
+
     encoded = _object(ExplicitVRLittleEndian, undefined_sequences=True)
     ds = dcmread(BytesIO(encoded))
     sop = str(ds.SOPInstanceUID)
     ds.PixelData = ds.PixelData[:100]
     short = BytesIO()
     ds.save_as(short)
-    with pytest.raises(Rejected, match="the header's image size needs 1024"):
-        check_encoded(short.getvalue(), sop)
+    assert "the header's image size needs 1024" in _message(check, short.getvalue(), sop)
     del ds.SeriesInstanceUID
     ds.PixelData = bytes(1024)
     missing = BytesIO()
     ds.save_as(missing)
-    with pytest.raises(Rejected, match="SeriesInstanceUID is missing"):
-        check_encoded(missing.getvalue(), sop)
-    with pytest.raises(Rejected, match="differs from the C-STORE request"):
-        check_encoded(encoded, "1.2.3.4")
+    assert "SeriesInstanceUID is missing" in _message(check, missing.getvalue(), sop)
+    assert "differs from the C-STORE request" in _message(check, encoded, "1.2.3.4")
+
+
+def _with_meta_sop(syntax: str, meta_sop: str) -> tuple[bytes, str]:
+    """An object whose file meta names another SOP Instance UID than its data set."""
+    ds = dcmread(BytesIO(_object(ExplicitVRLittleEndian, undefined_sequences=True)))
+    ds.file_meta.TransferSyntaxUID = syntax
+    if meta_sop:
+        ds.file_meta.MediaStorageSOPInstanceUID = meta_sop
+    else:
+        del ds.file_meta.MediaStorageSOPInstanceUID
+    buffer = BytesIO()
+    ds.save_as(buffer)  # as it is: enforce_file_format would set the meta's UID from the data set
+    encoded = buffer.getvalue()
+    assert dcmread(BytesIO(encoded)).file_meta.get("MediaStorageSOPInstanceUID", "") == meta_sop
+    return encoded, str(ds.SOPInstanceUID)
+
+
+def test_a_file_meta_naming_another_instance_is_refused_whichever_check_runs(tmp_path):
+    other = generate_uid()
+    walked, sop = _with_meta_sop(ExplicitVRLittleEndian, other)
+    # deflated data sets are beyond the walk: pydicom decides (the same file, compressed)
+    decoded, decoded_sop = _with_meta_sop(DeflatedExplicitVRLittleEndian, other)
+    meta = scan_file_meta(decoded)
+    assert meta is not None
+    assert scan_dataset(decoded, meta.transfer_syntax, meta.dataset_offset) is None
+    expected = "the file meta's SOP Instance UID differs from the data set's"
+    assert _message(_retrieved, tmp_path, walked, sop) == expected
+    assert _message(_retrieved, tmp_path, decoded, decoded_sop) == expected
+    assert _message(check_decoded, decoded, decoded_sop) == expected
+    # a file meta that agrees (or names none) is accepted on both paths
+    agreeing, sop = _with_meta_sop(DeflatedExplicitVRLittleEndian, "")
+    assert _retrieved(tmp_path, agreeing, sop)[2] == sop
 
 
 def test_file_check_reads_the_head_and_holds_the_rest_to_the_file_size(tmp_path):
-    from workstation.dicom.net.dcmtk_get import HEAD_BYTES, check_file
-
     ds = dcmread(BytesIO(_object(ExplicitVRLittleEndian, undefined_sequences=True)))
     ds.Rows = ds.Columns = 256
     ds.NumberOfFrames = "1"
@@ -150,15 +235,17 @@ def test_file_check_reads_the_head_and_holds_the_rest_to_the_file_size(tmp_path)
     whole = tmp_path / "whole.dcm"
     ds.save_as(whole)
     assert whole.stat().st_size > HEAD_BYTES
-    assert check_file(whole, sop) == (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), sop)
+    uids, stat, head = read_and_check(whole, sop)
+    assert uids == (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), sop)
+    assert stat.st_size == whole.stat().st_size and head == whole.read_bytes()[:HEAD_BYTES]
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(whole.read_bytes()[:-1000])
     with pytest.raises(Rejected, match="truncated"):
-        check_file(cut, sop)
+        read_and_check(cut, sop)
     ds.DataSetTrailingPadding = b"\x00" * 8  # an element after the pixel data: walked whole
     padded = tmp_path / "padded.dcm"
     ds.save_as(padded)
-    assert check_file(padded, sop)[2] == sop
+    assert read_and_check(padded, sop)[0][2] == sop
     padded.write_bytes(padded.read_bytes()[:-4])
     with pytest.raises(Rejected):
-        check_file(padded, sop)
+        read_and_check(padded, sop)

@@ -174,8 +174,9 @@ def index_headers(
     `path` must be the file's real absolute path (`os.path.realpath`, as `index_paths` stores
     it), and `size` / `mtime_ns` its `os.stat` values, so that a later `index_paths` over the
     same files finds them unchanged. A file the store already knows with that path, size and
-    mtime is skipped, as `index_paths` skips it. Files whose header could not be built this way
-    (problems included) go through `index_paths`, which reads them and words the problem.
+    mtime is skipped, as `index_paths` skips it. Only headers are taken here: a file whose
+    header could not be built (a problem) is the caller's to pass to `index_paths`, which reads
+    it and words the problem (as `receive._index_files` does).
 
     `database`: an open index (`open_index`) to write through and leave open; else one is
     opened and closed here.

@@ -22,6 +22,7 @@ mid-object) is deleted with the private folder, so nothing half-written reaches 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import mmap
 import os
@@ -44,10 +45,9 @@ from workstation.dicom.net.receive import (
     ReceivedInstance,
     Rejected,
     check_decoded,
-    check_facts,
-    is_compressed_syntax,
+    walk_verdict,
 )
-from workstation.dicom.net.scan import scan_dataset, scan_file_meta
+from workstation.dicom.net.scan import scan_file_meta
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from workstation.dicom.records import InstanceHeader
@@ -57,6 +57,9 @@ LOG = logging.getLogger("workstation.pacs")
 GETSCU = "getscu"
 FINDSCU = "findscu"
 GET_FOLDER_PREFIX = "get-"
+# Each getscu folder `get-<id>` has a lock file `get-<id>.lock` beside it, held (flock) by the
+# retrieving process for the folder's whole life: see claim_get_folder / clean_get_folders.
+LOCK_SUFFIX = ".lock"
 # getscu's largest receive PDU: fewer, larger PDUs (its default is 16 KiB)
 GETSCU_MAX_PDU = 131072
 # What is read of each retrieved file to check it and build its index header: its element
@@ -193,8 +196,7 @@ def get_study(
     incoming = store_dir / FILES_DIR / INCOMING_DIR
     if incoming.is_dir():
         clean_get_folders(incoming)  # left by a retrieval whose process was killed
-    work = incoming / f"{GET_FOLDER_PREFIX}{os.getpid()}-{_hex()}"
-    work.mkdir(parents=True)
+    work, lock = claim_get_folder(incoming)
     result = DcmtkGetResult()
     # batches are formed here (see _FileReceiver.take), so the indexer takes them as they come
     indexer = ArrivalIndexer(store_dir, on_received, batch_size=200, in_process=True, min_batch=1)
@@ -224,7 +226,7 @@ def get_study(
                 process.wait()
         receiver.hand_over()  # what is already in the store gets indexed, whatever happened
         indexer.close()
-        shutil.rmtree(work, ignore_errors=True)
+        release_get_folder(work, lock)
     return result
 
 
@@ -426,28 +428,24 @@ def _header(real_path: str, stat: os.stat_result, head: bytes) -> InstanceHeader
         return None
 
 
-def check_file(path: str | os.PathLike[str], requested_sop: str) -> tuple[str, str, str]:
-    """Check a DICOM file as a received object; returns (study, series, instance) UIDs.
-
-    Only the file's first HEAD_BYTES are read: the walk checks the values after them (pixel
-    data) by length against the file's size. A file the walk is unsure of is mapped and walked
-    whole, and then, if need be, decoded with pydicom."""
-    return read_and_check(path, requested_sop)[0]
-
-
 def read_and_check(
     path: str | os.PathLike[str], requested_sop: str
 ) -> tuple[tuple[str, str, str], os.stat_result, bytes]:
-    """`check_file`, also returning the file's stat and the first bytes read of it."""
+    """Check a DICOM file as a received object: its (study, series, instance) UIDs, its stat and
+    the first bytes read of it; raises Rejected as the listener would for the same object.
+
+    Only the file's first HEAD_BYTES are read: the walk checks the values after them (pixel
+    data) by length against the file's size. A file the walk is unsure of is mapped and walked
+    whole, and then, if need be, decoded with pydicom (`receive.walk_verdict`)."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         stat = os.fstat(descriptor)
         size = stat.st_size
         head = os.read(descriptor, HEAD_BYTES)
-        verdict = _check_buffer(head, size, requested_sop)
+        verdict = _file_verdict(head, size, requested_sop)
         if verdict is None and size > len(head):
             with mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ) as mapped:
-                verdict = _check_buffer(mapped, size, requested_sop)
+                verdict = _file_verdict(mapped, size, requested_sop)
     finally:
         os.close(descriptor)
     if verdict is None:
@@ -457,40 +455,100 @@ def read_and_check(
     return verdict, stat, head
 
 
-def _check_buffer(buffer, size: int, requested_sop: str) -> tuple[str, str, str] | None:
-    """The checks on what the walk found, or None when the walk is unsure."""
+def _file_verdict(buffer, size: int, requested_sop: str) -> tuple[str, str, str] | None:
+    """`walk_verdict` on a DICOM file's bytes (file meta first), or None when unsure."""
     meta = scan_file_meta(buffer)
     if meta is None:
         return None
-    facts = scan_dataset(buffer, meta.transfer_syntax, meta.dataset_offset, size)
-    if facts is None or (facts.pixel_data_length == -1 and not _compressed(facts)):
-        return None
-    if meta.sop_instance_uid not in ("", facts.sop_instance_uid):
-        raise Rejected(0xA900, "the file meta's SOP Instance UID differs from the data set's")
-    return check_facts(facts, requested_sop)
+    return walk_verdict(
+        buffer,
+        meta.transfer_syntax,
+        requested_sop,
+        offset=meta.dataset_offset,
+        size=size,
+        meta_sop_uid=meta.sop_instance_uid,
+    )
 
 
-def _compressed(facts) -> bool:
-    return is_compressed_syntax(facts.transfer_syntax)
+def claim_get_folder(incoming: Path) -> tuple[Path, int]:
+    """Make a private getscu folder under `incoming`; returns it and the descriptor of its lock.
+
+    The lock file is made and locked (flock) before the folder exists, and stays locked until
+    `release_get_folder`, so `clean_get_folders` in any process, on any host sharing the store
+    (flock reaches across NFS clients), never deletes a folder a retrieval is writing into."""
+    incoming.mkdir(parents=True, exist_ok=True)
+    while True:
+        name = f"{GET_FOLDER_PREFIX}{_hex()}"
+        lock_path = incoming / f"{name}{LOCK_SUFFIX}"
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            # a cleanup may have taken the fresh file's lock first and deleted it: start over
+            if os.stat(lock_path).st_ino == os.fstat(descriptor).st_ino:
+                work = incoming / name
+                work.mkdir()
+                return work, descriptor
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)
+            os.close(descriptor)
+            raise
+        os.close(descriptor)
+
+
+def release_get_folder(work: Path, lock: int) -> None:
+    """Delete a claimed getscu folder and its lock file, then let go of the lock."""
+    try:
+        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_lock_path(work))
+    finally:
+        os.close(lock)
 
 
 def clean_get_folders(incoming: Path) -> int:
-    """Remove getscu folders whose process is gone (a killed retrieval); returns how many."""
+    """Remove getscu folders no live retrieval holds (a killed one's); returns how many.
+
+    A folder is left alone while its lock file is locked by anyone; one whose lock can be taken
+    here, or that has no lock file, is a dead retrieval's. Lock files left without a folder go
+    too (a retrieval killed between making the two)."""
     removed = 0
-    for folder in incoming.glob(f"{GET_FOLDER_PREFIX}*"):
-        pid_text = folder.name[len(GET_FOLDER_PREFIX) :].split("-", 1)[0]
-        if pid_text.isdigit() and _alive(int(pid_text)):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed += 1
+    for entry in sorted(incoming.glob(f"{GET_FOLDER_PREFIX}*")):
+        if entry.name.endswith(LOCK_SUFFIX):
+            if not (incoming / entry.name[: -len(LOCK_SUFFIX)]).exists():
+                _remove_if_unlocked(entry, None)
+        elif entry.is_dir() and _remove_if_unlocked(_lock_path(entry), entry):
+            removed += 1
     return removed
 
 
-def _alive(pid: int) -> bool:
+def _lock_path(folder: Path) -> Path:
+    return folder.with_name(folder.name + LOCK_SUFFIX)
+
+
+def _remove_if_unlocked(lock_path: Path, folder: Path | None) -> bool:
+    """Delete `folder` (if any) and its lock file unless a live process holds the lock."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        descriptor = os.open(lock_path, os.O_RDWR)
+    except FileNotFoundError:
+        descriptor = None  # no lock file: nobody can be holding this folder
+    except OSError as error:
+        LOG.warning("cannot check the retrieval folder lock %s: %s", lock_path, error)
         return False
-    except PermissionError:
+    try:
+        if descriptor is not None:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a retrieval is using it
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        if descriptor is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock_path)
         return True
-    return True
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)

@@ -29,7 +29,7 @@ from pydicom import dcmread
 from pydicom.uid import UID
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
-from workstation.dicom.net.scan import DatasetFacts, scan_dataset, scan_file_meta
+from workstation.dicom.net.scan import DatasetFacts, scan_dataset
 
 if TYPE_CHECKING:  # pragma: no cover - types only; the index is imported when it is used
     from workstation.dicom.records import InstanceHeader
@@ -92,38 +92,47 @@ def clean_incoming(store_dir: Path) -> int:
     return removed
 
 
-def check_encoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]:
-    """Check a received object (DICOM file bytes) and return (study, series, instance) UIDs.
+def walk_verdict(
+    buffer,
+    transfer_syntax: str,
+    affected_sop_uid: str,
+    *,
+    offset: int = 0,
+    size: int | None = None,
+    meta_sop_uid: str = "",
+) -> tuple[str, str, str] | None:
+    """The receive checks on what the structural walk finds: (study, series, instance) UIDs, or
+    None when the walk is unsure; then the caller decodes the whole object with `check_decoded`,
+    whose verdict and message stand.
 
-    Raises Rejected with the status to answer when it is not whole or lacks identifiers. The
-    fast structural walk (`scan`) decides when it can; anything it is unsure of is decoded
-    fully with pydicom, whose verdict and message stand.
-    """
-    meta = scan_file_meta(encoded)
-    facts = None
-    if meta is not None:
-        facts = scan_dataset(encoded, meta.transfer_syntax, meta.dataset_offset)
-    if facts is None or (facts.pixel_data_length == -1 and not _is_compressed(facts)):
-        return check_decoded(encoded, affected_sop_uid)
-    return check_facts(facts, affected_sop_uid)
+    The one place that decides for the listener (`check_request`) and for retrieval
+    (`dcmtk_get.read_and_check`), so an object gets the same verdict whichever path took it.
+    `buffer`, `offset` and `size` as for `scan.scan_dataset`; `meta_sop_uid`: the file meta's
+    MediaStorageSOPInstanceUID ("" when there is none)."""
+    facts = scan_dataset(buffer, transfer_syntax, offset, size)
+    if facts is None:
+        return None
+    if facts.pixel_data_length == -1 and not _is_compressed_syntax(facts.transfer_syntax):
+        return None  # encapsulated pixel data under a native syntax: pydicom words it
+    return _check_facts(facts, affected_sop_uid, meta_sop_uid)
 
 
-def check_facts(facts: DatasetFacts, affected_sop_uid: str) -> tuple[str, str, str]:
+def _check_facts(
+    facts: DatasetFacts, affected_sop_uid: str, meta_sop_uid: str = ""
+) -> tuple[str, str, str]:
     """The checks of `check_decoded`, in the same order, on what the structural walk found."""
-    native = not is_compressed_syntax(facts.transfer_syntax)
+    native = not _is_compressed_syntax(facts.transfer_syntax)
     if facts.pixel_data_length is not None and native:
         needed = facts.rows * facts.columns * facts.samples_per_pixel * facts.frames
         _check_pixel_size(facts.pixel_data_length, (needed * facts.bits_allocated + 7) // 8)
-    _check_uids(facts.study_uid, facts.series_uid, facts.sop_instance_uid, affected_sop_uid)
+    _check_uids(
+        facts.study_uid, facts.series_uid, facts.sop_instance_uid, affected_sop_uid, meta_sop_uid
+    )
     return facts.study_uid, facts.series_uid, facts.sop_instance_uid
 
 
-def _is_compressed(facts: DatasetFacts) -> bool:
-    return is_compressed_syntax(facts.transfer_syntax)
-
-
 @functools.lru_cache(maxsize=64)
-def is_compressed_syntax(transfer_syntax: str) -> bool:
+def _is_compressed_syntax(transfer_syntax: str) -> bool:
     """pydicom's `UID(...).is_compressed`, remembered: building and validating a UID costs more
     than the rest of an object's check, and a transfer brings few syntaxes."""
     return UID(transfer_syntax).is_compressed
@@ -136,17 +145,20 @@ def check_decoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]
         study = str(ds.get("StudyInstanceUID", "") or "")
         series = str(ds.get("SeriesInstanceUID", "") or "")
         sop = str(ds.get("SOPInstanceUID", "") or "")
+        meta_sop = str(ds.file_meta.get("MediaStorageSOPInstanceUID", "") or "")
         _check_lengths(ds)
         _check_native_pixels(ds)
     except Rejected:
         raise
     except Exception as error:  # pydicom raises many types for broken streams
         raise Rejected(CANNOT_UNDERSTAND, f"data set cannot be decoded: {error}") from None
-    _check_uids(study, series, sop, affected_sop_uid)
+    _check_uids(study, series, sop, affected_sop_uid, meta_sop)
     return study, series, sop
 
 
-def _check_uids(study: str, series: str, sop: str, affected_sop_uid: str) -> None:
+def _check_uids(
+    study: str, series: str, sop: str, affected_sop_uid: str, meta_sop_uid: str
+) -> None:
     for keyword, value in (("StudyInstanceUID", study), ("SeriesInstanceUID", series)):
         if not is_valid_uid(value):
             raise Rejected(DATA_SET_DOES_NOT_MATCH, f"{keyword} is missing or not a valid UID")
@@ -154,6 +166,10 @@ def _check_uids(study: str, series: str, sop: str, affected_sop_uid: str) -> Non
         raise Rejected(
             DATA_SET_DOES_NOT_MATCH,
             "SOPInstanceUID in the data set is missing or differs from the C-STORE request",
+        )
+    if meta_sop_uid not in ("", sop):
+        raise Rejected(
+            DATA_SET_DOES_NOT_MATCH, "the file meta's SOP Instance UID differs from the data set's"
         )
 
 
@@ -227,22 +243,6 @@ def part10_header(sop_class: str, sop_instance: str, transfer_syntax: str) -> by
     )
     group_length = _meta_element(0x0000, b"UL", struct.pack("<I", len(body)))
     return b"".join((b"\x00" * 128, b"DICM", group_length, body))
-
-
-def part10_bytes(dataset: bytes, sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
-    """The received data set as a DICOM file: `part10_header` followed by the data set."""
-    return part10_header(sop_class, sop_instance, transfer_syntax) + dataset
-
-
-def encoded_with_meta(event) -> bytes:
-    """A C-STORE request's data set, as received, in the DICOM file format."""
-    request = event.request
-    return part10_bytes(
-        request.DataSet.getvalue(),
-        str(request.AffectedSOPClassUID),
-        str(request.AffectedSOPInstanceUID),
-        str(event.context.transfer_syntax),
-    )
 
 
 def write_atomically(
@@ -526,20 +526,22 @@ def _with_indexed(item: ReceivedInstance, indexed: bool) -> ReceivedInstance:
     )
 
 
-def _checked(event) -> tuple[bytes, memoryview, tuple[str, str, str]]:
-    """A C-STORE request's file header, its data set as received (not copied) and its UIDs.
+def check_request(event) -> tuple[bytes, memoryview, tuple[str, str, str]]:
+    """A C-STORE request's file header, its data set as received (not copied) and its
+    (study, series, instance) UIDs; raises Rejected with the status to answer.
 
     The structural walk runs on the received bytes in place; only an object it is unsure of is
-    copied into a whole file's bytes for pydicom to judge."""
+    copied into a whole file's bytes for pydicom to judge (`walk_verdict`)."""
     request = event.request
     syntax = str(event.context.transfer_syntax)
     affected_sop = str(request.AffectedSOPInstanceUID or "")
     header = part10_header(str(request.AffectedSOPClassUID), affected_sop, syntax)
     dataset = request.DataSet.getbuffer()
-    facts = scan_dataset(dataset, syntax)
-    if facts is None or (facts.pixel_data_length == -1 and not _is_compressed(facts)):
-        return header, dataset, check_decoded(header + bytes(dataset), affected_sop)
-    return header, dataset, check_facts(facts, affected_sop)
+    # the header's MediaStorageSOPInstanceUID is the request's, checked against the data set
+    verdict = walk_verdict(dataset, syntax, affected_sop, meta_sop_uid=affected_sop)
+    if verdict is None:
+        verdict = check_decoded(header + bytes(dataset), affected_sop)
+    return header, dataset, verdict
 
 
 class InstanceReceiver:
@@ -559,7 +561,7 @@ class InstanceReceiver:
         peer = event.assoc.acceptor if event.assoc.is_requestor else event.assoc.requestor
         calling_ae = str(peer.ae_title).strip()
         try:
-            header, dataset, (study, series, sop) = _checked(event)
+            header, dataset, (study, series, sop) = check_request(event)
         except Rejected as rejection:
             return self._reject(calling_ae, rejection.status, rejection.reason)
         except Exception as error:

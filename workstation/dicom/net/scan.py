@@ -10,7 +10,9 @@ It is an accelerator, never the judge of a bad object: whenever the walk finds a
 not sure about (a length running past the end, big endian or deflated data, an unbalanced
 item) it returns None and the caller decodes the object with pydicom, whose verdict and
 message stand. So an object is accepted here only when the walk saw every element end inside
-the data, which is what a full decode checks.
+the data, which is what a full decode checks. `receive.walk_verdict` is where both receive
+paths (listener and retrieval) turn the walk's findings into a verdict, with the same checks
+`receive.check_decoded` runs after a full decode.
 """
 
 from __future__ import annotations
