@@ -56,6 +56,10 @@ def workstation_analyses():
 
 
 def weighted(ctx):
+    import os
+
+    if os.path.isdir(ctx.weights):  # a model folder, e.g. a MONAI bundle
+        return Report(name="weights", text="folder: " + ",".join(sorted(os.listdir(ctx.weights))))
     return Report(name="weights", text=open(ctx.weights).read())
 
 
@@ -220,3 +224,42 @@ def test_the_form_offers_weights_only_for_an_analysis_with_a_model(qtbot, regist
     assert dialog.weights_path() == str(chosen)
     dialog.weights.setCurrentIndex(0)  # the analysis's own
     assert dialog.weights_path() is None
+
+
+def test_a_weights_folder_chosen_in_the_form_is_what_the_run_gets(
+    qtbot, window, registry, tmp_path, monkeypatch
+):
+    """A MONAI bundle is a folder: "Other folder..." asks for one and the run gets it."""
+    from PySide6.QtWidgets import QApplication, QFileDialog
+
+    from workstation.gui.analyses import start_from_dialog
+    from workstation.gui.parameter_form import OTHER_FOLDER
+
+    bundle = tmp_path / "my_bundle"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "models").mkdir()
+    (bundle / "models" / "model.pt").write_bytes(b"bundle weights")
+    asked = []
+    monkeypatch.setattr(
+        QFileDialog, "getExistingDirectory", lambda *a, **k: asked.append(a) or str(bundle)
+    )
+    seen = {}
+
+    def fill_form():
+        form = QApplication.activeModalWidget()
+        assert isinstance(form, ParameterDialog)
+        form.weights.setCurrentIndex(form.weights.findData(OTHER_FOLDER))
+        seen["choice"] = (form.weights.currentText(), form.weights_path())
+        form.device.setCurrentText("cpu")
+        form.accept()
+
+    panel = ensure_jobs_panel(window, registry)
+    with qtbot.waitSignal(panel.finished, timeout=60_000) as blocker:
+        QTimer.singleShot(0, fill_form)
+        start_from_dialog(window, registry.analysis("gui.weighted").spec, registry)
+    assert len(asked) == 1
+    assert seen["choice"] == ("Folder: my_bundle", str(bundle))
+    outcome = blocker.args[0]
+    assert outcome.outcome == "succeeded", outcome.error
+    assert outcome.weights == str(bundle)
+    assert outcome.results[0].text == "folder: configs,models"

@@ -110,6 +110,12 @@ def test_generate_from_the_menu_with_no_selection_adds_a_synthetic_series(qtbot,
     assert Path(outcome.out_dir).parent == window.store_dir / "results" / "gan.generate"
     run = json.loads((Path(outcome.out_dir) / "run.json").read_text())
     assert run["weights"]["demo"] is True and run["weights"]["path"] == DEMO_WEIGHTS
+    # The folder is named by the run's own id: run.json and the run history say the same one.
+    from workstation.plugins.run_store import RunStore
+
+    assert Path(outcome.out_dir).name == outcome.run_id == run["run_id"]
+    with RunStore(window.store_dir) as runs:
+        assert runs.get(Path(outcome.out_dir).name).out_dir == outcome.out_dir
     assert generated.text(1) == "CT"
     assert generated.text(3) == "64x64x2"
     colours = {generated.foreground(c).color().getRgb()[:3] for c in range(4)}

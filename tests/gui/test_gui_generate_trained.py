@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication
 from workstation.gui.analyses import open_training_dialog
 from workstation.gui.browser import SERIES_ROLE
 from workstation.gui.main_window import MainWindow
-from workstation.gui.parameter_form import OTHER, ParameterDialog, trained_models
+from workstation.gui.parameter_form import OTHER, OTHER_FOLDER, ParameterDialog, trained_models
 
 pytestmark = pytest.mark.gui
 
@@ -73,6 +73,7 @@ def test_the_weights_choice_lists_shipped_trained_and_other(
         ("Trained here: chest-ct, epoch 12", str(named)),
         ("Trained here: gan.generate, epoch 3", str(mine)),
         (OTHER, OTHER),
+        (OTHER_FOLDER, OTHER_FOLDER),
     ]
     assert dialog.weights.currentIndex() == 0 and dialog.weights_path() is None
     dialog.weights.setCurrentIndex(1)
@@ -89,7 +90,7 @@ def test_the_weights_choice_lists_shipped_trained_and_other(
     dialog.weights.setCurrentIndex(dialog.weights.findData(OTHER))
     assert dialog.weights_path() == str(picked)
     assert dialog.weights.currentText() == "File: gan.pt"
-    assert choices(dialog)[-1] == (OTHER, OTHER)
+    assert choices(dialog)[-2:] == [(OTHER, OTHER), (OTHER_FOLDER, OTHER_FOLDER)]
 
     # The shipped file picked by its path is the shipped choice (its results say DEMO).
     from workstation_monai_gan.plugin import DEMO_WEIGHTS
@@ -202,3 +203,41 @@ def test_generate_from_the_model_just_trained(qtbot, window, registry, gan_spec)
     assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
     window.open_series(generated.data(0, SERIES_ROLE))
     assert window.model.volume.array.shape == (2, 64, 64)
+
+
+def test_a_third_party_trainer_writing_model_path_is_offered_under_weights(
+    qtbot, workstation_store, synthetic_ct_volume
+):
+    """The model file is part of the training API (`MODEL_FILE`, `TrainContext.model_path`):
+    a trainer that writes it, whatever plugin it comes from, gets its model listed under
+    Weights in the analysis's form."""
+    from workstation.plugins.api import AnalysisSpec
+    from workstation.plugins.training import MODEL_FILE, train_analysis
+
+    spec = AnalysisSpec(
+        id="other.maker",
+        title="Another maker",
+        version="1.0",
+        entry=f"{__name__}:_never_run",
+        train_entry=f"{__name__}:_third_party_train",
+        returns=["report"],
+        weights="declared.pt",
+    )
+    model_dir = workstation_store / "models" / "mine"
+    outcome = train_analysis(spec, [synthetic_ct_volume], model_dir, epochs=1, device="cpu")
+    assert outcome.ok, outcome.error
+    assert (model_dir / MODEL_FILE).read_bytes() == b"third-party weights"
+    assert trained_models(workstation_store, "other.maker") == [model_dir / MODEL_FILE]
+    dialog = ParameterDialog(spec, store_dir=workstation_store)
+    qtbot.addWidget(dialog)
+    assert ("Trained here: mine, epoch 1", str(model_dir / MODEL_FILE)) in choices(dialog)
+
+
+def _never_run(ctx):  # pragma: no cover - the analysis entry; only training runs here
+    raise AssertionError("not run")
+
+
+def _third_party_train(ctx) -> None:
+    """A trainer from another plugin: writes where the training API says, not a fixed name."""
+    ctx.log_epoch(1, {"loss": 0.5})
+    ctx.model_path.write_bytes(b"third-party weights")

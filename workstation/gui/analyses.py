@@ -96,11 +96,10 @@ def start_from_dialog(
     )
 
 
-def results_dir(store_dir: str | os.PathLike[str], analysis_id: str) -> Path:
-    """A new folder for one run's files inside the store: <store>/results/<analysis>/<run>."""
-    from workstation.plugins.runner import new_run_id
-
-    return Path(store_dir) / "results" / analysis_id / new_run_id()
+def results_dir(store_dir: str | os.PathLike[str], analysis_id: str, run_id: str) -> Path:
+    """The folder for one run's files inside the store: <store>/results/<analysis>/<run_id>,
+    named by the id the runner records, so the folder, run.json and the run history agree."""
+    return Path(store_dir) / "results" / analysis_id / run_id
 
 
 def generates_series(spec: Any) -> bool:
@@ -120,12 +119,23 @@ def start(
     """Run `analysis_id` in the jobs panel. `weights`: a file the user chose (None: the
     analysis's own). An analysis that generates series gets a results folder in the store
     when `out_dir` is None, so its series are written, indexed and listed in the browser."""
+    from workstation.plugins.runner import new_run_id
+
     panel = ensure_jobs_panel(window, registry)
     entry = panel.runner.registry.analyses.get(analysis_id)
     generated = entry is not None and generates_series(entry.spec)
+    run_id = new_run_id()  # made once: the results folder is named by the id the run records
     if generated and out_dir is None:
-        out_dir = results_dir(window.store_dir, analysis_id)
-    panel.start(analysis_id, inputs_for(window), params, device, weights=weights, out_dir=out_dir)
+        out_dir = results_dir(window.store_dir, analysis_id, run_id)
+    panel.start(
+        analysis_id,
+        inputs_for(window),
+        params,
+        device,
+        weights=weights,
+        out_dir=out_dir,
+        run_id=run_id,
+    )
     if generated:
         _show_generated_when_done(window, panel)
 

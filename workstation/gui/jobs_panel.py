@@ -36,13 +36,14 @@ class RunJob(QObject):
         *,
         weights: str | os.PathLike[str] | None = None,
         out_dir: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
     ) -> None:
         super().__init__()
         from workstation.plugins.runner import CancelToken
 
         self.runner, self.analysis_id, self.inputs = runner, analysis_id, inputs
         self.params, self.device = params, device
-        self.weights, self.out_dir = weights, out_dir
+        self.weights, self.out_dir, self.run_id = weights, out_dir, run_id
         self.cancel_token = CancelToken()
 
     PROGRESS_INTERVAL_S = 0.05
@@ -72,6 +73,7 @@ class RunJob(QObject):
                 isolated=True,
                 on_progress=self._report,
                 cancel=self.cancel_token,
+                run_id=self.run_id,
             )
         except Exception as error:  # an unknown analysis id, a broken registry: shown, not raised
             outcome = error
@@ -127,16 +129,25 @@ class JobsPanel(QWidget):
         *,
         weights: str | os.PathLike[str] | None = None,
         out_dir: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
     ) -> None:
         """Run `analysis_id` on the runner's isolated worker. `weights`: a checkpoint or bundle
         the user chose (None: the analysis's own, e.g. its demo weights). `out_dir`: where the
         runner writes the results and run.json, indexing DICOM outputs into the store (None:
-        results come back to the window only)."""
+        results come back to the window only). `run_id`: the id the run is recorded under
+        (from `new_run_id()`; None: the runner makes one), e.g. the name of `out_dir`."""
         if self._thread is not None:
             raise RuntimeError("an analysis is already running; wait for it or cancel it")
         self._thread = QThread(self)
         self._job = RunJob(
-            self.runner, analysis_id, inputs, params, device, weights=weights, out_dir=out_dir
+            self.runner,
+            analysis_id,
+            inputs,
+            params,
+            device,
+            weights=weights,
+            out_dir=out_dir,
+            run_id=run_id,
         )
         self._job.moveToThread(self._thread)
         self._thread.started.connect(self._job.run)

@@ -25,10 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.plugins.training import MODEL_FILE
+
 DEVICES = ("auto", "cpu", "cuda")
-MODEL_FILE = "model.pt"
-"""What a trained model folder holds for the analysis to read (see `workstation train`)."""
 OTHER = "Other..."
+OTHER_FOLDER = "Other folder..."
+"""A model folder, e.g. a MONAI bundle (configs/, models/model.pt): a primary form of weights."""
+_ASK = (OTHER, OTHER_FOLDER)  # entries that ask the user, never weights themselves
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
 
 
@@ -75,9 +78,10 @@ def editor_value(editor: QWidget) -> Any:
 
 
 def trained_models(store_dir: str | os.PathLike[str] | None, analysis_id: str) -> list[Path]:
-    """model.pt files of the model folders trained in this store (<store>/models/<name>/) for
-    `analysis_id`: its training.json names the analysis (a folder without one counts when it
-    is named after the analysis, as the training window's default folder is)."""
+    """The model files (`training.MODEL_FILE`) of the model folders trained in this store
+    (<store>/models/<name>/) for `analysis_id`: its training.json names the analysis (a folder
+    without one counts when it is named after the analysis, as the training window's default
+    folder is)."""
     if store_dir is None:
         return []
     found = []
@@ -111,7 +115,8 @@ def _trained_label(path: Path) -> str:
 
 class WeightsChoice(QComboBox):
     """Which weights a run uses: the analysis's own (the shipped demo weights, listed first and
-    the default), a model trained in this store, or any file picked with "Other..."."""
+    the default), a model trained in this store, any file picked with "Other..." or any
+    folder (a MONAI bundle) picked with "Other folder..."."""
 
     def __init__(
         self,
@@ -129,8 +134,13 @@ class WeightsChoice(QComboBox):
         for path in trained_models(store_dir, spec.id):
             self._add(path, _trained_label(path))
         self.addItem(OTHER, OTHER)
+        self.setItemData(self.count() - 1, "a checkpoint file", _TOOLTIP)
+        self.addItem(OTHER_FOLDER, OTHER_FOLDER)
+        self.setItemData(self.count() - 1, "a model folder, e.g. a MONAI bundle", _TOOLTIP)
         self.pick_file: Callable[[], str] = self._ask_for_file
         """Asks for a weights file; returns "" when the user gives none (tests replace it)."""
+        self.pick_folder: Callable[[], str] = self._ask_for_folder
+        """Asks for a weights folder (a MONAI bundle); returns "" when the user gives none."""
         self._previous = 0
         if weights is not None:
             self.choose(weights)
@@ -139,7 +149,7 @@ class WeightsChoice(QComboBox):
     def path(self) -> str | None:
         """The chosen weights file, or None for the analysis's own weights."""
         data = self.currentData()
-        return None if data in (None, OTHER) else str(data)
+        return None if data is None or data in _ASK else str(data)
 
     def choose(self, weights: str | os.PathLike[str]) -> None:
         """Select `weights` (added to the list when it is not there yet). The analysis's own
@@ -149,23 +159,27 @@ class WeightsChoice(QComboBox):
             self.setCurrentIndex(0)
             return
         for index in range(self.count()):
-            if self.itemData(index) not in (None, OTHER) and Path(self.itemData(index)) == path:
+            data = self.itemData(index)
+            if data is not None and data not in _ASK and Path(data) == path:
                 self.setCurrentIndex(index)
                 return
-        self.setCurrentIndex(self._add(path, f"File: {path.name}"))
+        kind = "Folder" if path.is_dir() else "File"
+        self.setCurrentIndex(self._add(path, f"{kind}: {path.name}"))
 
     def _add(self, path: Path, label: str) -> int:
-        index = self.count() - 1 if self.findData(OTHER) >= 0 else self.count()
+        asks = [i for i in (self.findData(OTHER), self.findData(OTHER_FOLDER)) if i >= 0]
+        index = min(asks) if asks else self.count()
         self.insertItem(index, label, str(path))
         self.setItemData(index, str(path), _TOOLTIP)
         return index
 
     def _changed(self, index: int) -> None:
-        if self.itemData(index) != OTHER:
+        asked = self.itemData(index)
+        if asked not in _ASK:
             self._previous = index
             self.setToolTip(str(self.itemData(index, _TOOLTIP) or ""))
             return
-        chosen = self.pick_file()
+        chosen = self.pick_folder() if asked == OTHER_FOLDER else self.pick_file()
         self.blockSignals(True)
         try:
             if chosen:
@@ -182,6 +196,9 @@ class WeightsChoice(QComboBox):
             self, "Weights", "", "Model weights (*.pt *.pth *.ckpt *.ts);;All files (*)"
         )
         return chosen
+
+    def _ask_for_folder(self) -> str:
+        return QFileDialog.getExistingDirectory(self, "Weights folder (e.g. a MONAI bundle)", "")
 
 
 class ParameterDialog(QDialog):

@@ -32,10 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workstation.gui.parameter_form import DEVICES, MODEL_FILE
+from workstation.gui.parameter_form import DEVICES
 from workstation.gui.training_job import TrainJob
 from workstation.gui.training_monitor import TrainingMonitor
 from workstation.gui.training_picker import SeriesPicker
+from workstation.plugins.training import MODEL_FILE
 
 MESSAGE_COLOURS = {  # mid tones: readable on the dark theme and on a light desktop
     "succeeded": "#3fae4f",
@@ -105,7 +106,7 @@ class TrainingDialog(QDialog):
         self._thread: QThread | None = None
         self._job: TrainJob | None = None
         self._close_when_done = False
-        self.trained_weights: Path | None = None  # model.pt of the last successful training
+        self.trained_weights: Path | None = None  # MODEL_FILE of the last successful training
         self._build(ticked)
         self._grey_when_disabled()
         QApplication.instance().aboutToQuit.connect(self.shutdown)
@@ -383,13 +384,26 @@ class TrainingDialog(QDialog):
             self._thread.wait()
         self._thread, self._job = None, None
 
-    def shutdown(self) -> None:
-        """Cancel and wait for the job (the application is quitting)."""
-        if self._job is not None:
-            self._job.cancel()
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
+    SHUTDOWN_GRACE_S = 3.0
+    """When the application quits, a job gets this long to end its batch after Cancel before
+    its process is terminated, and killed `TrainJob.kill_wait_s` after that."""
+
+    def shutdown(self, grace_s: float | None = None) -> None:
+        """Cancel the job and wait a bounded time for it (the application is quitting): past
+        `grace_s` (default `SHUTDOWN_GRACE_S`) and the job's SIGTERM wait, the training process
+        is killed, so the window never hangs and no child is left behind. The last complete
+        checkpoint stays."""
+        job, thread = self._job, self._thread
+        grace = self.SHUTDOWN_GRACE_S if grace_s is None else float(grace_s)
+        if job is not None:
+            job.cancel(grace_s=grace)
+        if thread is None:
+            return
+        thread.quit()
+        kill_wait = job.kill_wait_s if job is not None else 0.0
+        if not thread.wait(round(1000 * (grace + kill_wait + 2.0))) and job is not None:
+            job.kill()  # the watcher did not get to it in time
+            thread.wait(10_000)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.parent() and event.type() == QEvent.Type.Close:

@@ -21,6 +21,9 @@ from workstation.gui.training_process import TrainRequest, child_main, light_mai
 
 CANCEL_GRACE_S = 60.0
 """A child still busy this long after Cancel is stopped; the last whole checkpoint stays."""
+KILL_WAIT_S = 5.0
+"""A child that outlives SIGTERM by this long (a trainer that ignores it, a hung native call)
+is killed (SIGKILL); every file in the model folder is replaced atomically, so it is safe."""
 
 
 class TrainJob(QObject):
@@ -42,6 +45,8 @@ class TrainJob(QObject):
         seed: int,
         resume: bool,
         device: str,
+        cancel_grace_s: float = CANCEL_GRACE_S,
+        kill_wait_s: float = KILL_WAIT_S,
     ) -> None:
         super().__init__()
         import multiprocessing
@@ -60,15 +65,30 @@ class TrainJob(QObject):
         self._mp = multiprocessing.get_context("spawn")  # no CUDA state or locks inherited
         self.cancel_event = self._mp.Event()
         self._cancelled_at: float | None = None
+        self.cancel_grace_s, self.kill_wait_s = float(cancel_grace_s), float(kill_wait_s)
+        self._terminated_at: float | None = None
+        self._stopped_by: str | None = None  # "SIGTERM" or "SIGKILL", when the host stopped it
         self.process: Any = None  # the child, once started
         self._metrics_stamp: int | None = None
         self._last_epoch = 0
 
-    def cancel(self) -> None:
-        """Stop after the current batch; the last complete checkpoint stays."""
+    def cancel(self, grace_s: float | None = None) -> None:
+        """Stop after the current batch; the last complete checkpoint stays. A child still
+        running `grace_s` (default `cancel_grace_s`) later is sent SIGTERM, and killed
+        `kill_wait_s` after that (the application quitting asks for a short grace)."""
         self.cancel_event.set()
+        now = time.monotonic()
         if self._cancelled_at is None:
-            self._cancelled_at = time.monotonic()
+            self._cancelled_at = now
+        if grace_s is not None:  # only ever shortens the wait
+            self.cancel_grace_s = min(self.cancel_grace_s, now - self._cancelled_at + grace_s)
+
+    def kill(self) -> None:
+        """Kill the child now (SIGKILL), e.g. when the application cannot wait any longer."""
+        process = self.process
+        if process is not None and process.is_alive():
+            self._stopped_by = "SIGKILL"
+            process.kill()
 
     # --- worker thread ----------------------------------------------------------------------
     def run(self) -> None:
@@ -100,10 +120,7 @@ class TrainJob(QObject):
         outcome = None
         try:
             while outcome is None:
-                if self._cancelled_at is not None and (
-                    time.monotonic() - self._cancelled_at > CANCEL_GRACE_S
-                ):
-                    process.terminate()
+                self._stop_if_overdue(process)
                 if not receiver.poll(0.1):
                     if not process.is_alive() and not receiver.poll(0):
                         break
@@ -116,11 +133,26 @@ class TrainJob(QObject):
         finally:
             receiver.close()
             process.join(timeout=30)
+            if process.is_alive():  # sent its outcome but does not exit: never left behind
+                self.kill()
+                process.join(timeout=10)
         if outcome is None:
             outcome = self._died(process.exitcode)
         elif outcome.outcome != "refused":
             self._check_epoch()
         return outcome
+
+    def _stop_if_overdue(self, process: Any) -> None:
+        """SIGTERM once the grace after Cancel is over, SIGKILL `kill_wait_s` after that."""
+        if self._cancelled_at is None or not process.is_alive():
+            return
+        now = time.monotonic()
+        if self._terminated_at is None:
+            if now - self._cancelled_at > self.cancel_grace_s:
+                self._terminated_at, self._stopped_by = now, "SIGTERM"
+                process.terminate()
+        elif now - self._terminated_at > self.kill_wait_s and self._stopped_by != "SIGKILL":
+            self.kill()
 
     def _handle(self, message: tuple) -> Any:
         kind = message[0]
@@ -144,12 +176,32 @@ class TrainJob(QObject):
             rows = []
         stopped = self._cancelled_at is not None
         reason = describe_exit(exitcode).replace("worker", "the training process")
+        if exitcode is None:  # could not be stopped: said so, never reported as cancelled
+            pid = getattr(self.process, "pid", None)
+            return TrainOutcome(
+                self.analysis_id,
+                "failed",
+                str(self.model_dir),
+                epochs_done=int(rows[-1]["epoch"]) if rows else 0,
+                error=f"the training process (pid {pid}) could not be stopped; it may still "
+                "be running",
+            )
+        if self._stopped_by == "SIGKILL":
+            reason = (
+                f"it did not stop within {self.cancel_grace_s:g} s of Cancel nor "
+                f"{self.kill_wait_s:g} s after SIGTERM, so it was killed (exit code {exitcode})"
+            )
+        elif self._stopped_by == "SIGTERM":
+            reason = (
+                f"it did not stop within {self.cancel_grace_s:g} s of Cancel, so it was "
+                f"terminated (exit code {exitcode})"
+            )
         return TrainOutcome(
             self.analysis_id,
             "cancelled" if stopped else "failed",
             str(self.model_dir),
             epochs_done=int(rows[-1]["epoch"]) if rows else 0,
-            error=f"stopped after Cancel ({reason})" if stopped else reason,
+            error=f"stopped after Cancel: {reason}" if stopped else reason,
         )
 
     def _stamp(self) -> int | None:
