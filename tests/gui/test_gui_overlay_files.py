@@ -60,7 +60,7 @@ def test_nifti_label_map_without_table_gets_named_labels(synth, tmp_path):
     nib.save(labels.to_nifti(), str(path))
     (result,) = load_overlay(path)
     assert isinstance(result, LabelMap)
-    assert [(lab.value, lab.name) for lab in result.labels] == [(4, "label 4")]
+    assert [(lab.value, lab.name) for lab in result.labels] == [(4, "Label 4")]
 
 
 def test_unreadable_overlays_are_named(tmp_path):

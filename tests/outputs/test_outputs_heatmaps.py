@@ -85,3 +85,11 @@ def test_write_results_records_how_a_heat_map_is_shown(tmp_path) -> None:
     manifest = json.loads((tmp_path / "odd" / "run.json").read_text())
     assert manifest["results"][0]["colormap"] == "inferno"
     assert any("colormap 'nonsense' is not one the viewer has" in n for n in manifest["notes"])
+
+
+@pytest.mark.parametrize(("given", "code"), [("ML", "mL"), ("Ml", "mL"), ("Mm", "mm")])
+def test_a_known_unit_in_the_wrong_case_is_corrected_with_a_note(given, code) -> None:
+    # "ML" is valid UCUM, but megalitres: a heat map in millilitres must not say so silently
+    written, note = ucum_units(given)
+    assert written == code
+    assert note and repr(given) in note and repr(code) in note and "case" in note

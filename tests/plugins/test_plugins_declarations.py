@@ -193,3 +193,15 @@ def test_api_version_compatibility(declared, accepted) -> None:
     assert (why is None) == accepted
     if declared not in (None, "one") and not accepted:
         assert f"plugin API {declared}" in why and "implements plugin API 1.0" in why
+
+
+def test_a_plugin_without_a_version_is_told_the_versions_this_host_accepts(monkeypatch) -> None:
+    from workstation.plugins import version
+
+    monkeypatch.setitem(version.MINOR_ADDITIONS, 2, "AnalysisSpec.some_later_field")
+    newer = incompatibility(None, "1.2")
+    assert '"1.2" if it uses AnalysisSpec.some_later_field' in newer
+    assert '"1.1" if it uses AnalysisSpec.train_entry' in newer and '"1.0"' in newer
+    # a 1.0 host would refuse "1.1": it is not suggested there
+    older = incompatibility(None, "1.0")
+    assert '"1.0"' in older and '"1.1"' not in older and "implements plugin API 1.0" in older

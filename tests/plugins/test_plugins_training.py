@@ -285,3 +285,16 @@ def test_cli_names_what_is_wrong(capsys, tmp_path):
         ["--store", str(tmp_path), "train", "threshold.segment", "--out", "m", "--series", "1.2"]
     )
     assert code == 2 and "threshold.segment cannot be trained" in capsys.readouterr().err
+
+
+def test_a_train_entry_that_cannot_be_imported_leaves_no_empty_model_folder(tmp_path):
+    spec = AnalysisSpec(
+        id="toy.broken",
+        title="Broken",
+        version="0.1",
+        entry="ws_no_such_trainer_module:run",
+        train_entry="ws_no_such_trainer_module:train",
+    )
+    outcome = train_analysis(spec, volumes(), tmp_path / "models" / "new", epochs=1)
+    assert outcome.outcome == "failed" and "ws_no_such_trainer_module" in outcome.error
+    assert not (tmp_path / "models").exists()

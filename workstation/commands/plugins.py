@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 from typing import Any
 
-from workstation.commands.common import fail, print_json, store_dir
+from workstation.commands.common import CtrlC, fail, print_json, store_dir
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "refused": 2, "timed out": 124, "cancelled": 130}
 
@@ -209,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
                 finished.set()
 
         threading.Thread(target=work, name="workstation-run", daemon=True).start()
-        with _CtrlC(cancel, lambda: _quit_now(runner)):
+        with CtrlC(cancel, lambda: _quit_now(runner)):
             while not finished.wait(0.2):
                 pass
         outcome = box.get("outcome")
@@ -302,41 +301,6 @@ class _StderrProgress:
 
     def log(self, level: int, message: str) -> None:
         print(f"{logging.getLevelName(level).lower()}: {message}", file=sys.stderr, flush=True)
-
-
-class _CtrlC:
-    """While a run is under way, the first Ctrl-C (SIGINT) cancels it and the run ends as
-    "cancelled" (exit 130) once the analysis has stopped; a second one quits at once.
-
-    A handler instead of KeyboardInterrupt: an exception raised inside `Thread.join` or
-    `Event.wait` can leave the thread bookkeeping broken, so the run would end unrecorded.
-    """
-
-    def __init__(self, cancel: Any, quit_now: Any) -> None:
-        self.cancel = cancel
-        self.quit_now = quit_now
-        self._previous: Any = None
-        self._installed = False
-        self._presses = 0
-
-    def __enter__(self) -> _CtrlC:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        # count first: a second Ctrl-C may arrive while this handler is still printing
-        self._presses += 1
-        if self._presses == 1:
-            self.cancel.cancel()
-            print("\ncancelling (Ctrl-C again to quit now)...", file=sys.stderr, flush=True)
-        elif self._presses == 2:
-            self.quit_now()
 
 
 def _quit_now(runner: Any) -> None:

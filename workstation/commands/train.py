@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any
 
-from workstation.commands.common import fail, store_dir
+from workstation.commands.common import CtrlC, fail, store_dir
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "refused": 2, "cancelled": 130}
 
@@ -105,18 +105,25 @@ def _train(args: argparse.Namespace) -> int:
         except NotTrainable as error:
             box["error"] = str(error)
 
+    quit_now = threading.Event()
+
+    def stop_waiting() -> None:  # second Ctrl-C: every checkpoint file is complete, so go
+        print("\nworkstation: quitting now", file=sys.stderr, flush=True)
+        quit_now.set()
+
     worker = threading.Thread(target=work, name=f"train-{entry.id}", daemon=True)
     worker.start()
-    try:
-        while worker.is_alive():
+    message = "cancelling after this batch (Ctrl-C again to quit now; the last checkpoint is kept)"
+    with CtrlC(cancel, stop_waiting, message + "..."):
+        while worker.is_alive() and not quit_now.is_set():
             worker.join(0.2)
-    except KeyboardInterrupt:
-        print("\ncancelling after this batch (the last checkpoint is kept)...", file=sys.stderr)
-        cancel.cancel()
-        worker.join()
+    if quit_now.is_set() and worker.is_alive():
+        return fail(f"{entry.id} training cancelled; the last complete checkpoint is kept", 130)
     if "error" in box:
         return fail(box["error"], 2)
-    outcome = box["outcome"]
+    outcome = box.get("outcome")
+    if outcome is None:  # the trainer thread itself broke; its traceback is already on stderr
+        return fail(f"{entry.id}: training ended without an outcome (model folder {args.out})", 1)
     if outcome.ok:
         print(outcome.message(), file=sys.stderr)
         print(outcome.model_dir)

@@ -14,6 +14,7 @@ import numpy as np
 
 from workstation.core.results import HeatMap, Label, LabelMap, Result
 from workstation.core.volume import Volume
+from workstation.plugins.worker import unnamed_label_name
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -174,7 +175,9 @@ def _nifti_result(path: Path, kind: str | None = None, shown: dict | None = None
             else volume.array
         )
         extra = [int(v) for v in np.unique(array) if v > 0 and int(v) not in values]
-        labels += [Label(v, f"label {v}", _palette(len(labels) + n)) for n, v in enumerate(extra)]
+        labels += [
+            Label(v, unnamed_label_name(v), _palette(len(labels) + n)) for n, v in enumerate(extra)
+        ]
         return LabelMap(name=stem, volume=volume.with_array(array), labels=labels)
     shown = shown or {}
     value_range = shown.get("value_range")

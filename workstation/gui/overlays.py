@@ -121,8 +121,12 @@ class LabelOverlay:
 
 def _labels_from_values(array: np.ndarray) -> list[Label]:
     palette = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48)]
+    from workstation.plugins.worker import unnamed_label_name  # named as the host names them
+
     values = [int(v) for v in np.unique(array) if v > 0]
-    return [Label(v, f"label {v}", palette[n % len(palette)]) for n, v in enumerate(values)]
+    return [
+        Label(v, unnamed_label_name(v), palette[n % len(palette)]) for n, v in enumerate(values)
+    ]
 
 
 def _boundary(labels: np.ndarray) -> np.ndarray:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 import time
-import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -117,18 +115,12 @@ def run_request(request: TrainRequest, on_progress: Any, on_log: Any, cancel: An
     )
 
 
-_MAIN_SWAP = threading.Lock()
-
-
 @contextlib.contextmanager
 def light_main() -> Iterator[None]:
     """Start a "spawn" child without re-running the window's __main__ script in it (slow for
-    the GUI's start script, impossible for `python -c`): the child needs nothing from it."""
-    with _MAIN_SWAP:
-        real = sys.modules.get("__main__")
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            yield
-        finally:
-            if real is not None:
-                sys.modules["__main__"] = real
+    the GUI's start script, impossible for `python -c`): the child needs nothing from it.
+    The analysis workers' swap, so both kinds of child share one lock."""
+    from workstation.plugins.worker import light_main as swap_main  # not in the child's import
+
+    with swap_main():
+        yield

@@ -65,13 +65,19 @@ def is_ucum(code: str) -> bool:
 def ucum_units(units: str | None) -> tuple[str, str | None]:
     """(the UCUM code to write, None or a sentence saying how `units` were changed)."""
     text = (units or "").strip()
-    if text and is_ucum(text):
-        return text, None
+    # the word table first, whatever the case: "ML" is valid UCUM, but megalitres, not mL
     mapped = _UNIT_WORDS.get(text.lower())
     if mapped is not None:
-        if not text:
-            return mapped, None
+        if not text or _same_code(text, mapped):
+            return text or mapped, None
+        if is_ucum(text):
+            return mapped, (
+                f"units {text!r} differ from the UCUM code {mapped!r} only in case, and UCUM "
+                f"codes are case-sensitive ({text!r} is another unit); written as {mapped!r}"
+            )
         return mapped, f"units {text!r} are not a UCUM code; written as {mapped!r}"
+    if is_ucum(text):
+        return text, None
     return NO_UNITS, (
         f"units {text!r} are not a UCUM code, so DICOM says '1' (no units); give a UCUM code "
         "such as '1', '%', 'mL', 'mm', 'mm2/s' or \"[hnsf'U]\" (HU)"
@@ -90,3 +96,8 @@ def colormap_name(name: str | None) -> tuple[str, str | None]:
         f"colormap {text!r} is not one the viewer has ({', '.join(COLORMAPS)}); "
         f"shown as {DEFAULT_COLORMAP!r}"
     )
+
+
+def _same_code(given: str, code: str) -> bool:
+    """The same UCUM unit: exactly, or apart from the litre, which UCUM spells "l" or "L"."""
+    return given.replace("l", "L") == code.replace("l", "L")

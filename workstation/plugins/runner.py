@@ -233,10 +233,13 @@ class Runner:
             outcome.duration_s = time.perf_counter() - clock
             self._save(record, outcome, clock, final=True)
 
+    _stopped_at: float | None = None  # when stop_now() was last called (time.monotonic())
+
     def stop_now(self) -> None:
         """Give up waiting for cancelled analyses (a second Ctrl-C): isolated workers are
-        killed, in-process ones abandoned; their runs end "cancelled" at once."""
-        self.cancel_grace_s = 0.0
+        killed, in-process ones abandoned; their runs end "cancelled" at once. Runs started
+        later get the usual `cancel_grace_s`."""
+        self._stopped_at = time.monotonic()
         with self._workers_lock:
             workers = list(self._all_workers)
         for worker in workers:
@@ -305,12 +308,16 @@ class Runner:
             if stop_reason is None and limit is not None and now - started > limit:
                 stop_reason, stop_at = TIMED_OUT, now
                 flag.set()
-            if stop_at is not None and now - stop_at > self.cancel_grace_s and thread.is_alive():
+            stopped_now = self._stopped_at is not None and self._stopped_at >= started
+            grace = 0.0 if stopped_now else self.cancel_grace_s
+            if stop_at is not None and now - stop_at > grace and thread.is_alive():
                 note = "; it is still running in this process (use isolated mode to stop it)"
                 return JobOutcome(stop_reason, error=_stop_message(stop_reason, limit) + note)
         result = box["outcome"]
         if stop_reason is not None:  # whatever it raised once asked to stop (its own cancel error)
-            return JobOutcome(stop_reason, error=_stop_message(stop_reason, limit))
+            raised = f" ({result.error})" if result.status == FAILED else ""  # kept, with its trace
+            message = _stop_message(stop_reason, limit) + raised
+            return JobOutcome(stop_reason, error=message, traceback=result.traceback)
         return result
 
     def _run_isolated(self, job, limit, on_progress, on_log, cancel) -> JobOutcome:
@@ -462,9 +469,10 @@ def run_info_for(
 ) -> dict[str, Any]:
     """What `write_results(results, out_dir, run_info)` gets; JSON-ready except `source_series`
     (the input's `SeriesRef` or None) and `source_volume` (the input `Volume` or None).
-    `weights.demo` is true when the weights are the ones shipped inside the plugin's package
-    (declared as "package:path") and the user supplied none; `weights.sha256` is their content
-    hash. `versions.plugin_api` is the host's plugin API, `plugin_api_declared` the plugin's."""
+    `weights.demo` is true when the run used the weights shipped inside the plugin's package
+    (declared as "package:path"), by default or given by that file's path (a copy elsewhere is
+    not); `weights.sha256` is their content hash. `versions.plugin_api` is the host's plugin
+    API, `plugin_api_declared` the plugin's."""
     return {
         "run_id": outcome.run_id,
         "analysis": {

@@ -46,6 +46,10 @@ CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.png"
 TRAINING_FILE = "training.json"
+MODEL_FILE = "model.pt"
+"""THE file a trainer writes into the model folder for the analysis to read as its weights
+(`TrainContext.model_path`): the workstation offers a trained model (under Weights, and
+"Generate from this model") only when this file is there."""
 
 
 # Why a request was refused: the command line and the training window each say what to do
@@ -115,6 +119,13 @@ class TrainContext(RunContext):
     @property
     def checkpoint_path(self) -> Path:
         return self.model_dir / CHECKPOINT_FILE
+
+    @property
+    def model_path(self) -> Path:
+        """Where to write the trained model (`MODEL_FILE` in `model_dir`), the file the
+        analysis reads with ``--weights``; the workstation offers the model only when it is
+        there."""
+        return self.model_dir / MODEL_FILE
 
     def _writing(self) -> None:
         if self._first_write is not None:
@@ -223,8 +234,8 @@ def train_analysis(
 ) -> TrainOutcome:
     """Run `spec`'s train entry in this thread (the spec alone is enough: a child process or a
     pipeline need no registry). Never raises for what the plugin does; raises `NotTrainable`
-    when `spec` declares no train entry. A refused request leaves `model_dir` as it was (a
-    folder that was not there is not left behind)."""
+    when `spec` declares no train entry. A run that does not succeed and saved nothing leaves
+    `model_dir` as it was (a folder that was not there is not left behind)."""
     if not spec.train_entry:
         raise NotTrainable(f"{spec.id} cannot be trained (it declares no train_entry)")
     model_dir = Path(model_dir)
@@ -265,7 +276,6 @@ def train_analysis(
         outcome.outcome = "succeeded"
     except TrainingRefused as refusal:
         outcome.refuse(refusal)
-        _remove_if_empty(created)
     except Cancelled as error:
         outcome.outcome, outcome.error = "cancelled", str(error) or "cancelled"
     except Exception as error:
@@ -277,6 +287,8 @@ def train_analysis(
         outcome.duration_s = time.perf_counter() - clock
         metrics = read_metrics(model_dir)
         outcome.epochs_done = int(metrics[-1]["epoch"]) if metrics else 0
+        if outcome.outcome != "succeeded":  # refused, failed (its entry would not import), ...
+            _remove_if_empty(created)  # folders this call made and nothing was saved in
     return outcome
 
 

@@ -21,10 +21,16 @@ def incompatibility(plugin_version: object, host_version: str = API_VERSION) -> 
     hooks or fields this host does not have).
     """
     if plugin_version is None:
+        major, host_minor = parse_version(host_version)
+        notes = [
+            f'"{major}.{minor}" if it uses {MINOR_ADDITIONS[minor]}'
+            for minor in range(host_minor, 0, -1)  # newest first: a plugin declares the newest
+            if minor in MINOR_ADDITIONS
+        ]
+        notes.append(f"this workstation implements plugin API {host_version}")
         return (
-            f'declares no {API_VERSION_ATTRIBUTE}; add {API_VERSION_ATTRIBUTE} = "1.0" to the '
-            f'plugin module ("1.1" if it uses {MINOR_ADDITIONS[1]}; this workstation implements '
-            f"plugin API {host_version})"
+            f'declares no {API_VERSION_ATTRIBUTE}; add {API_VERSION_ATTRIBUTE} = "{major}.0" to '
+            f"the plugin module ({'; '.join(notes)})"
         )
     try:
         plugin = parse_version(str(plugin_version))
