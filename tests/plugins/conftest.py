@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -236,3 +237,37 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return site
 
     return make
+
+
+class WorkstationProcess:
+    """A `workstation` command in its own process group (so Ctrl-C can go to the whole group,
+    as a terminal sends it), with plugins from `site` importable."""
+
+    root = Path(__file__).resolve().parents[2]
+
+    def __init__(self, site: Path) -> None:
+        import os
+
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(self.root), str(site)])}
+
+    def start(self, store: Path, *args: str) -> subprocess.Popen:
+        command = [sys.executable, "-m", "workstation.cli", "--store", str(store), *args]
+        return subprocess.Popen(
+            command, env=self.env, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+
+    @staticmethod
+    def wait_for(process: subprocess.Popen, text: str = "started") -> str:
+        """Read stderr until `text` appears (the analysis reported progress)."""
+        seen = ""
+        while text not in seen:
+            line = process.stderr.readline()
+            assert line, f"the command ended before {text!r}: {seen}"
+            seen += line
+        return seen
+
+
+@pytest.fixture
+def workstation_process() -> type[WorkstationProcess]:
+    """The `WorkstationProcess` class (test modules cannot import conftest)."""
+    return WorkstationProcess

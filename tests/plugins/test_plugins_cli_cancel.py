@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 READER = """
 import numpy as np
 from workstation.plugins.api import ReaderSpec, Volume, hookimpl
@@ -33,8 +31,8 @@ def read(path):
 
 
 @pytest.fixture
-def cli_env(fake_distribution, sample_plugin_source, tmp_path) -> dict[str, str]:
-    """Environment for a `workstation` subprocess that sees the sample analyses."""
+def cli(fake_distribution, sample_plugin_source, workstation_process, tmp_path):
+    """`workstation` subprocesses that see the sample analyses, and a NumPy input."""
     site = fake_distribution(
         "workstation-cancel-sample",
         "1.2.3",
@@ -42,43 +40,28 @@ def cli_env(fake_distribution, sample_plugin_source, tmp_path) -> dict[str, str]
         {"sample": "ws_cancel_sample", "reader": "ws_cancel_reader"},
     )
     np.save(tmp_path / "ct.npy", np.zeros((4, 6, 5), np.int16))
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(site)])}
+    return workstation_process(site)
 
 
-def start_run(env: dict[str, str], tmp_path: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "workstation.cli", "--store", str(tmp_path / "store")]
-    command += ["run", "sample.cooperative", "--input", str(tmp_path / "ct.npy")]
-    command += ["--out", str(tmp_path / "out"), *extra]
-    # its own process group, so Ctrl-C can go to the whole group as a terminal sends it
-    return subprocess.Popen(
-        command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
+def start_run(cli, tmp_path: Path, analysis: str, *extra: str) -> subprocess.Popen:
+    args = ["run", analysis, "--input", str(tmp_path / "ct.npy"), "--out", str(tmp_path / "out")]
+    return cli.start(tmp_path / "store", *args, *extra)
 
 
-def wait_until_running(process: subprocess.Popen) -> str:
-    """Read stderr until the analysis reports progress (it then loops until cancelled)."""
-    seen = ""
-    while "started" not in seen:
-        line = process.stderr.readline()
-        assert line, f"the run ended before it started: {seen}"
-        seen += line
-    return seen
-
-
-def recorded_runs(env: dict[str, str], tmp_path: Path) -> list[dict]:
+def recorded_runs(cli, tmp_path: Path) -> list[dict]:
     command = [sys.executable, "-m", "workstation.cli", "--store", str(tmp_path / "store")]
     done = subprocess.run(
-        [*command, "runs", "--json"], env=env, capture_output=True, text=True, timeout=60
+        [*command, "runs", "--json"], env=cli.env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 @pytest.mark.parametrize("mode", [[], ["--isolated"]], ids=["in-process", "isolated"])
-def test_ctrl_c_cancels_the_run_exits_130_and_records_it(cli_env, tmp_path, mode) -> None:
-    process = start_run(cli_env, tmp_path, *mode)
+def test_ctrl_c_cancels_the_run_exits_130_and_records_it(cli, tmp_path, mode) -> None:
+    process = start_run(cli, tmp_path, "sample.cooperative", *mode)
     try:
-        wait_until_running(process)
+        cli.wait_for(process)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         _, err = process.communicate(timeout=60)
     finally:
@@ -88,25 +71,17 @@ def test_ctrl_c_cancels_the_run_exits_130_and_records_it(cli_env, tmp_path, mode
     assert "Traceback" not in err and "not recorded" not in err, err
     assert "cancelling (Ctrl-C again to quit now)" in err
     assert "sample.cooperative cancelled" in err
-    (run,) = recorded_runs(cli_env, tmp_path)
+    (run,) = recorded_runs(cli, tmp_path)
     assert run["outcome"] == "cancelled" and run["duration_s"] is not None
     assert run["mode"] == ("isolated" if mode else "in-process")
     assert run["run_id"] in err
 
 
-def test_a_second_ctrl_c_quits_at_once_and_records_the_run_cancelled(cli_env, tmp_path) -> None:
+def test_a_second_ctrl_c_quits_at_once_and_records_the_run_cancelled(cli, tmp_path) -> None:
     """`sample.stubborn` ignores cancellation; the second Ctrl-C does not wait for it."""
-    command = [sys.executable, "-m", "workstation.cli", "--store", str(tmp_path / "store")]
-    command += ["run", "sample.stubborn", "--input", str(tmp_path / "ct.npy")]
-    process = subprocess.Popen(
-        [*command, "--out", str(tmp_path / "out"), "--isolated"],
-        env=cli_env,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_run(cli, tmp_path, "sample.stubborn", "--isolated")
     try:
-        wait_until_running(process)
+        cli.wait_for(process)
         os.killpg(process.pid, signal.SIGINT)
         assert "cancelling" in process.stderr.readline() + process.stderr.readline()
         os.killpg(process.pid, signal.SIGINT)
@@ -116,6 +91,6 @@ def test_a_second_ctrl_c_quits_at_once_and_records_the_run_cancelled(cli_env, tm
             process.kill()
     assert process.returncode == 130, err
     assert "quitting now" in err and "Traceback" not in err
-    (run,) = recorded_runs(cli_env, tmp_path)
+    (run,) = recorded_runs(cli, tmp_path)
     assert run["outcome"] == "cancelled"
     assert run["error"] == "cancelled; its worker was stopped"

@@ -6,13 +6,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 TRAINER = """
 import time
@@ -61,37 +58,25 @@ def stubborn(ctx):
 
 
 @pytest.fixture
-def cli_env(fake_distribution, tmp_path) -> dict[str, str]:
+def cli(fake_distribution, workstation_process, tmp_path):
+    """`workstation` subprocesses that see the slow trainers, and a NumPy input."""
     site = fake_distribution(
         "workstation-slow-trainer", "0.1", {"ws_slow_trainer": TRAINER}, {"slow": "ws_slow_trainer"}
     )
     np.save(tmp_path / "ct.npy", np.zeros((4, 6, 5), np.int16))
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(site)])}
+    return workstation_process(site)
 
 
-def start_training(env: dict[str, str], tmp_path: Path, analysis: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "workstation.cli", "--store", str(tmp_path / "store")]
-    command += ["train", analysis, "--input", str(tmp_path / "ct.npy")]
-    command += ["--out", str(tmp_path / "model"), "--epochs", "3", "--device", "cpu"]
-    # its own process group, so Ctrl-C can go to the whole group as a terminal sends it
-    return subprocess.Popen(
-        command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
+def start_training(cli, tmp_path: Path, analysis: str) -> subprocess.Popen:
+    args = ["train", analysis, "--input", str(tmp_path / "ct.npy")]
+    args += ["--out", str(tmp_path / "model"), "--epochs", "3", "--device", "cpu"]
+    return cli.start(tmp_path / "store", *args)
 
 
-def wait_until_training(process: subprocess.Popen) -> str:
-    seen = ""
-    while "started" not in seen:
-        line = process.stderr.readline()
-        assert line, f"training ended before it started: {seen}"
-        seen += line
-    return seen
-
-
-def test_ctrl_c_cancels_training_and_exits_130(cli_env, tmp_path) -> None:
-    process = start_training(cli_env, tmp_path, "slow.cooperative")
+def test_ctrl_c_cancels_training_and_exits_130(cli, tmp_path) -> None:
+    process = start_training(cli, tmp_path, "slow.cooperative")
     try:
-        wait_until_training(process)
+        cli.wait_for(process)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         _, err = process.communicate(timeout=60)
     finally:
@@ -103,11 +88,11 @@ def test_ctrl_c_cancels_training_and_exits_130(cli_env, tmp_path) -> None:
     assert "training slow.cooperative cancelled" in err
 
 
-def test_a_second_ctrl_c_quits_training_at_once_without_a_traceback(cli_env, tmp_path) -> None:
+def test_a_second_ctrl_c_quits_training_at_once_without_a_traceback(cli, tmp_path) -> None:
     """`slow.stubborn` ignores cancellation; the second Ctrl-C does not wait for it."""
-    process = start_training(cli_env, tmp_path, "slow.stubborn")
+    process = start_training(cli, tmp_path, "slow.stubborn")
     try:
-        wait_until_training(process)
+        cli.wait_for(process)
         os.killpg(process.pid, signal.SIGINT)
         assert "cancelling" in process.stderr.readline() + process.stderr.readline()
         os.killpg(process.pid, signal.SIGINT)
