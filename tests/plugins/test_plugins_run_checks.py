@@ -15,6 +15,9 @@ import pydicom
 import pytest
 
 from workstation.cli import main
+from workstation.core.results import Label, LabelMap
+from workstation.core.volume import Volume
+from workstation.plugins.worker import name_missing_labels
 
 
 @pytest.fixture
@@ -257,3 +260,17 @@ def test_store_help_names_every_default_location(capsys) -> None:
     help_text = " ".join(capsys.readouterr().out.split())
     assert "$WORKSTATION_HOME, else $XDG_DATA_HOME/workstation, else" in help_text
     assert "~/.local/share/workstation" in help_text
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.uint32, np.int64])
+@pytest.mark.parametrize("values", [[], [3], [1, 2, 7], [5, 200], list(range(1, 40, 3))])
+def test_unnamed_label_values_are_found_whatever_the_map_type(dtype, values) -> None:
+    array = np.zeros((3, 5, 7), dtype)
+    for index, value in enumerate(values):
+        array.flat[index * 3] = value
+    volume = Volume(array, spacing=(1.0, 1.0, 1.0))
+    result = LabelMap(name="parts", volume=volume, labels=[Label(1, "named one")])
+    expected = sorted({int(v) for v in np.unique(array)} - {0, 1})
+    assert name_missing_labels(result) == expected
+    named = [(1, "named one"), *((v, f"Label {v}") for v in expected)]
+    assert [(label.value, label.name) for label in result.labels] == sorted(named)

@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from workstation.core.results import Result
+from workstation.plugins.analysis_thread import AnalysisThread, retire_all
 from workstation.plugins.context import (
     AnalysisInputs,
     Cancelled,
@@ -140,6 +142,8 @@ class Runner:
         self._idle_workers: list[IsolatedWorker] = []
         self._all_workers: list[IsolatedWorker] = []
         self._workers_lock = threading.Lock()
+        self._idle_threads: list[AnalysisThread] = []  # in-process runs, see analysis_thread
+        weakref.finalize(self, retire_all, self._idle_threads)  # a runner never closed
         self._run_store: RunStore | None = None  # kept open: closing checkpoints the WAL
         self._worker_gpus: tuple[str, ...] | None = None
 
@@ -248,6 +252,9 @@ class Runner:
     def close(self) -> None:
         with self._workers_lock:
             workers, self._all_workers, self._idle_workers = self._all_workers, [], []
+            threads = list(self._idle_threads)
+            self._idle_threads.clear()
+        retire_all(threads)
         for worker in workers:
             worker.close()
         if self._run_store is not None:
@@ -294,13 +301,12 @@ class Runner:
                     traceback=traceback.format_exc(),
                 )
 
-        thread = threading.Thread(target=target, name=f"analysis-{job.analysis_id}", daemon=True)
+        thread = self._take_analysis_thread()
         started = time.monotonic()
-        thread.start()
+        thread.submit(f"analysis-{job.analysis_id}", target)
         stop_reason: str | None = None
         stop_at: float | None = None
-        while thread.is_alive():
-            thread.join(0.05)
+        while not thread.wait(0.05):
             now = time.monotonic()
             if stop_reason is None and cancel is not None and cancel.is_set():
                 stop_reason, stop_at = CANCELLED, now
@@ -310,9 +316,12 @@ class Runner:
                 flag.set()
             stopped_now = self._stopped_at is not None and self._stopped_at >= started
             grace = 0.0 if stopped_now else self.cancel_grace_s
-            if stop_at is not None and now - stop_at > grace and thread.is_alive():
+            if stop_at is not None and now - stop_at > grace and thread.busy:
+                thread.retire()  # never reused: it ends when the abandoned analysis does
                 note = "; it is still running in this process (use isolated mode to stop it)"
                 return JobOutcome(stop_reason, error=_stop_message(stop_reason, limit) + note)
+        with self._workers_lock:
+            self._idle_threads.append(thread)
         result = box["outcome"]
         if stop_reason is not None:  # whatever it raised once asked to stop (its own cancel error)
             raised = f" ({result.error})" if result.status == FAILED else ""  # kept, with its trace
@@ -334,6 +343,12 @@ class Runner:
         finally:
             with self._workers_lock:
                 self._idle_workers.append(worker)
+
+    def _take_analysis_thread(self) -> AnalysisThread:
+        with self._workers_lock:
+            if self._idle_threads:
+                return self._idle_threads.pop()
+        return AnalysisThread()
 
     def _take_worker(self) -> IsolatedWorker:
         with self._workers_lock:
