@@ -269,3 +269,21 @@ def test_exported_nifti_matches_the_analytic_phantom_at_every_voxel(
     # centre by micrometres, so compare with the unrounded function: within half a unit. A
     # one-voxel slip on any axis changes the function by 0.9 or more here, which this catches.
     assert np.abs(data - analytic_value(lps)).max() <= 0.5 + 1e-4
+
+
+def test_ls_gives_a_segmentation_its_frames_not_slices(tmp_path, store, capsys):
+    ct = write_series(tmp_path / "data" / "ct", slices=4)
+    assert run_cli(capsys, "--store", store, "index", str(tmp_path / "data"))[0] == 0
+    out_dir = str(tmp_path / "run")
+    code, _, err = run_cli(
+        capsys, "--store", store, "run", "threshold.segment", "--series", ct.series_uid,
+        "--param", "lower=-1024", "--out", out_dir,
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "--store", store, "ls", "--json")
+    series = {s["modality"]: s for s in json.loads(out)[0]["studies"][0]["series"]}
+    seg = series["SEG"]
+    code, out, _ = run_cli(capsys, "--store", store, "ls")
+    line = next(line for line in out.splitlines() if f"{seg['series_id']}  SEG" in line)
+    assert f"SEG  {seg['rows']}x{seg['columns']} ({seg['frames']} frames)" in line
+    assert f"{ct.series_uid}  CT  8x6x4  4 instances" in out

@@ -116,6 +116,14 @@ def _progress_bar() -> _TqdmProgress | None:
 
 
 # --- ls -----------------------------------------------------------------------------------------
+def _dimensions(series: dict) -> str:
+    """Rows x columns x slices; a SEG's frames are one per segment and slice, so it says frames
+    (a 2-segment SEG over 32 slices holds 64 frames, not 64 slices)."""
+    if series["modality"] == "SEG":
+        return f"{series['rows']}x{series['columns']} ({series['frames']} frames)"
+    return series["dimensions"]
+
+
 def _ls(args: argparse.Namespace) -> int:
     from workstation.dicom.catalog import Catalog
 
@@ -145,7 +153,7 @@ def _ls(args: argparse.Namespace) -> int:
             for s in study["series"]:
                 flag = "  [synthetic]" if s["synthetic"] else ""
                 print(
-                    f"    {s['series_id']}  {s['modality']}  {s['dimensions']}  "
+                    f"    {s['series_id']}  {s['modality']}  {_dimensions(s)}  "
                     f"{s['instances']} instances  {s['description']}{flag}"
                 )
     return 0

@@ -68,7 +68,13 @@ def _train(args: argparse.Namespace) -> int:
     except UnknownAnalysis as error:
         return fail(str(error), 2)
     if not entry.spec.train_entry:
-        return fail(f"{entry.id} cannot be trained (it declares no train_entry)", 2)
+        trainable = sorted(id for id, a in registry.analyses.items() if a.spec.train_entry)
+        others = f"; analyses trained here: {', '.join(trainable)}" if trainable else ""
+        return fail(
+            f"{entry.id} cannot be trained from the workstation: its plugin offers no training "
+            f"(its documentation says how its weights are made){others}",
+            2,
+        )
     store = store_dir(args)
     volumes, refs = [], []
     try:
