@@ -31,7 +31,7 @@ from pydicom.uid import (
 from workstation.dicom.fast_header import header_from_head, parse_head
 from workstation.dicom.headers import read_header
 from workstation.dicom.index import index_headers, index_paths, open_index
-from workstation.dicom.net.receive import ArrivalIndexer, ReceivedInstance
+from workstation.dicom.net.receive import ArrivalIndexer, InlineIndexer, ReceivedInstance
 from workstation.dicom.records import DicomProblem
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -254,3 +254,51 @@ def _in(path: str, headers) -> bool:
 def _indexed_once(store: Path, folder: Path) -> dict[str, list[tuple]]:
     index_paths(store, [folder])
     return tables(store, ids=False)
+
+
+def test_a_batch_of_new_images_is_written_at_once_with_the_rows_index_paths_writes(
+    tmp_path, folder
+):
+    """A retrieval's usual batch (images the index has never held, each UID once) is written
+    with one statement per table; warnings and a size that differs inside a series included."""
+    (folder / "z-duplicate.dcm").unlink()
+    paths = sorted(os.path.realpath(p) for p in folder.iterdir())
+    headers = built_from_heads(paths)
+    assert any(h.warnings for h in headers)  # d1: no geometry
+    by_headers = index_headers(tmp_path / "from-headers", headers)
+    by_paths = index_paths(tmp_path / "from-paths", [p for p in paths if _in(p, headers)])
+    assert by_headers.as_dict() == by_paths.as_dict()
+    assert by_headers.instances_added == len(headers) and by_headers.problems == 2
+    assert tables(tmp_path / "from-headers") == tables(tmp_path / "from-paths")
+
+
+def test_a_batch_holding_an_indexed_image_is_written_file_by_file(tmp_path, folder):
+    """One image of the batch already indexed (from another path): the batch goes file by
+    file, and the copy already in the store wins, as with index_paths."""
+    paths = sorted(os.path.realpath(p) for p in folder.iterdir())
+    first = [p for p in paths if p.endswith("a1.dcm")]
+    rest = [p for p in paths if not p.endswith("a1.dcm")]
+    store, reference = tmp_path / "store", tmp_path / "reference"
+    index_headers(store, built_from_heads(first))
+    summary = index_headers(store, built_from_heads(rest))
+    index_paths(reference, first)
+    expected = index_paths(reference, [p for p in rest if _in(p, built_from_heads(rest))])
+    assert summary.as_dict() == expected.as_dict()
+    assert any("duplicate" in row for row in tables(store)["dicom_problems"])
+    assert tables(store, ids=False) == tables(reference, ids=False)
+
+
+def test_inline_indexer_stores_what_the_arrival_indexer_stores(tmp_path, folder):
+    """The dcmtk retrieval indexes in its own thread, batch by batch, the index held open."""
+    paths = sorted(os.path.realpath(p) for p in folder.iterdir())
+    seen: list[ReceivedInstance] = []
+    indexer = InlineIndexer(tmp_path / "store", seen.append)
+    built = {h.path: h for h in built_from_heads(paths)}
+    arrivals = [(ReceivedInstance(Path(p), "", "", "", "AE"), built.get(p)) for p in paths]
+    indexer.submit_many(arrivals[:5])
+    indexer.submit_many(arrivals[5:], final=True)
+    indexer.close()
+    assert not indexer.errors
+    assert [item.path for item in seen] == [Path(p) for p in paths]
+    assert all(item.indexed for item in seen)
+    assert tables(tmp_path / "store", ids=False) == _indexed_once(tmp_path / "once", folder)

@@ -20,7 +20,7 @@ from pydicom import dcmread
 from workstation.cli import main
 from workstation.dicom.net import NodeStore, PacsError, retrieve
 from workstation.dicom.net.dcmtk_get import DcmtkGetResult, _FileReceiver
-from workstation.dicom.net.receive import FILES_DIR, INCOMING_DIR, ArrivalIndexer
+from workstation.dicom.net.receive import FILES_DIR, INCOMING_DIR, InlineIndexer
 from workstation.dicom.net.scu import BACKEND_ENV, choose_backend
 
 pytestmark = pytest.mark.network
@@ -131,7 +131,7 @@ def getscu_folder(tmp_path, ct_series):
         shutil.copy(path, target)
         placed.append(target)
     result = DcmtkGetResult(expected=[p.name[3:] for p in placed])
-    indexer = ArrivalIndexer(store, in_process=True)
+    indexer = InlineIndexer(store)
     node = Node("pacs", "PACS", "127.0.0.1", 104)
     receiver = _FileReceiver(store, node, study, None, result, indexer)
     yield store, placed, receiver, result

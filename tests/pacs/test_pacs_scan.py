@@ -28,8 +28,16 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import EVT_C_STORE, Event
 from pynetdicom.presentation import build_context
 
-from workstation.dicom.net.dcmtk_get import HEAD_BYTES, read_and_check
-from workstation.dicom.net.receive import Rejected, check_decoded, check_request, part10_header
+from workstation.dicom.fast_header import header_from_view, parse_head
+from workstation.dicom.headers import read_header
+from workstation.dicom.net.dcmtk_get import HEAD_BYTES, _read_and_check, read_and_check
+from workstation.dicom.net.receive import (
+    Rejected,
+    check_decoded,
+    check_request,
+    part10_header,
+    view_verdict,
+)
 from workstation.dicom.net.scan import scan_dataset, scan_file_meta
 
 # pydicom warns about every cut-off UID and missing delimiter it meets; the verdicts are compared
@@ -249,3 +257,77 @@ def test_file_check_reads_the_head_and_holds_the_rest_to_the_file_size(tmp_path)
     padded.write_bytes(padded.read_bytes()[:-4])
     with pytest.raises(Rejected):
         read_and_check(padded, sop)
+
+
+NATIVE_LAYOUTS = [(syntax, undefined) for syntax, undefined, packed in LAYOUTS if not packed]
+
+
+@pytest.mark.parametrize(("syntax", "undefined"), NATIVE_LAYOUTS)
+def test_one_walk_checks_a_retrieved_file_and_builds_its_index_header(tmp_path, syntax, undefined):
+    """A retrieved file's check and its index header come from one walk of its first bytes
+    (`receive.view_verdict` on `fast_header.parse_head`), pixel data past them held to the size."""
+    ds = dcmread(BytesIO(_object(syntax, undefined_sequences=undefined)))
+    ds.Rows = ds.Columns = 128
+    ds.NumberOfFrames = "1"
+    ds.PixelData = bytes(128 * 128 * 2)
+    buffer = BytesIO()
+    ds.save_as(buffer, implicit_vr=syntax == ImplicitVRLittleEndian, enforce_file_format=True)
+    encoded = buffer.getvalue()
+    sop = str(ds.SOPInstanceUID)
+    head = encoded[:HEAD_BYTES]
+    assert len(head) < len(encoded)
+    view = parse_head(head, len(encoded))
+    assert view is not None
+    assert view_verdict(head, view, len(encoded), sop) == check_decoded(encoded, sop)
+    path = tmp_path / sop
+    path.write_bytes(encoded)
+    verdict, stat, _, walked = _read_and_check(path, sop)
+    assert verdict == check_decoded(encoded, sop) and walked is not None
+    assert header_from_view(str(path), stat, walked) == read_header(path)
+
+
+@pytest.mark.parametrize(("syntax", "undefined"), NATIVE_LAYOUTS)
+def test_one_walk_vouches_only_for_what_the_full_check_accepts(syntax, undefined):
+    encoded = _object(syntax, undefined_sequences=undefined)
+    sop = str(dcmread(BytesIO(encoded)).SOPInstanceUID)
+    vouched = 0
+    for cut in range(140, len(encoded) + 1, 3):
+        for size in (cut, len(encoded)):  # a cut file; or a file whose head was cut off
+            piece = encoded[:cut]
+            view = parse_head(piece, size)
+            verdict = None if view is None else view_verdict(piece, view, size, sop)
+            if verdict is None:
+                continue  # the full walk, then pydicom, decide
+            vouched += 1
+            whole = encoded if size == len(encoded) else piece
+            assert verdict == check_decoded(whole, sop), f"cut at {cut}, size {size}"
+            assert size == len(encoded)
+    assert vouched > 0
+    # another instance named, or the file meta naming another: left to the full check's words
+    view = parse_head(encoded, len(encoded))
+    assert view_verdict(encoded, view, len(encoded), "1.2.3.4") is None
+    other, other_sop = _with_meta_sop(syntax, generate_uid())
+    view = parse_head(other, len(other))
+    assert view is not None and view_verdict(other, view, len(other), other_sop) is None
+
+
+def test_one_walk_leaves_elements_after_the_pixel_data_and_repeated_tags_to_the_full_walk():
+    ds = dcmread(BytesIO(_object(ExplicitVRLittleEndian, undefined_sequences=True)))
+    sop = str(ds.SOPInstanceUID)
+    ds.DataSetTrailingPadding = b"\x00" * 8
+    padded = BytesIO()
+    ds.save_as(padded)
+    encoded = padded.getvalue()
+    view = parse_head(encoded, len(encoded))
+    assert view is not None and view_verdict(encoded, view, len(encoded), sop) is None
+    assert check_decoded(encoded, sop)[2] == sop  # the full walk takes it
+    # PatientName written twice: the header walk keeps one, so it vouches for neither
+    del ds.DataSetTrailingPadding
+    plain = BytesIO()
+    ds.save_as(plain)
+    encoded = plain.getvalue()
+    name = b"\x10\x00\x10\x00PN\x0a\x00Test^Scan "
+    at = encoded.index(name)
+    repeated = encoded[: at + len(name)] + name + encoded[at + len(name) :]
+    view = parse_head(repeated, len(repeated))
+    assert view is not None and view_verdict(repeated, view, len(repeated), sop) is None

@@ -15,7 +15,9 @@ from workstation.store import resolve_store_dir
 
 
 def store_dir(args: argparse.Namespace) -> Path:
-    return resolve_store_dir(getattr(args, "store", None))
+    """The store folder as an absolute path: helpers such as dcmtk's getscu run in other
+    folders, so a relative --store or WORKSTATION_HOME must not be read against theirs."""
+    return resolve_store_dir(getattr(args, "store", None)).absolute()
 
 
 def print_json(value: Any) -> None:

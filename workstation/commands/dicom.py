@@ -68,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --format dicom: apply the DICOM PS3.15 basic confidentiality profile",
     )
+    export.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --format dicom: write into a folder that is not empty (same names replaced)",
+    )
     export.set_defaults(func=_export)
 
 
@@ -251,7 +256,9 @@ def _export_dicom(args: argparse.Namespace) -> int:
     from workstation.dicom.export_dicom import ExportError, export_dicom
 
     try:
-        written = export_dicom(store_dir(args), args.series_id, Path(args.out), args.deidentify)
+        written = export_dicom(
+            store_dir(args), args.series_id, Path(args.out), args.deidentify, args.overwrite
+        )
     except (ExportError, LookupError) as error:
         return fail(str(error))
     note = " (de-identified)" if args.deidentify else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -15,11 +16,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pacs = subparsers.add_parser("pacs", help="query, retrieve and send over DICOM networking")
     commands = pacs.add_subparsers(dest="pacs_command", metavar="ACTION", required=True)
 
-    add = commands.add_parser("add-node", help="register a remote DICOM node")
-    add.add_argument("name")
-    add.add_argument("ae_title", metavar="AE_TITLE")
-    add.add_argument("host", metavar="HOST")
-    add.add_argument("port", metavar="PORT", type=int)
+    add = commands.add_parser(
+        "add-node",
+        help="register a remote DICOM node",
+        description="Register a PACS, modality or workstation by a name of your choice. "
+        "Registered nodes may also send to our listener (`workstation listen`).",
+    )
+    add.add_argument("name", help="a short name for the node, used in the other commands")
+    add.add_argument("ae_title", metavar="AE_TITLE", help="the node's own AE title (ask its admin)")
+    add.add_argument("host", metavar="HOST", help="the node's host name or IP address")
+    add.add_argument("port", metavar="PORT", type=int, help="the node's DICOM port (often 104)")
     add.set_defaults(func=_add_node)
 
     nodes = commands.add_parser("nodes", help="list registered nodes")
@@ -27,30 +33,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     nodes.set_defaults(func=_nodes)
 
     remove = commands.add_parser("remove-node", help="forget a registered node")
-    remove.add_argument("name")
+    remove.add_argument("name", help="the node's name (see: workstation pacs nodes)")
     remove.set_defaults(func=_remove_node)
 
     echo = commands.add_parser("echo", help="C-ECHO a node")
-    echo.add_argument("name")
+    echo.add_argument("name", help="the node's name (see: workstation pacs nodes)")
     _our_ae(echo)
     echo.set_defaults(func=_echo)
 
-    find = commands.add_parser("find", help="C-FIND patients, studies or series on a node")
-    find.add_argument("name")
+    find = commands.add_parser(
+        "find",
+        help="C-FIND patients, studies or series on a node",
+        description="Search a node. At patient level, --study-date, --modality and --study "
+        "list the patients that have a matching study (their study count is of matching "
+        "studies).",
+    )
+    find.add_argument("name", help="the node's name (see: workstation pacs nodes)")
     find.add_argument("--level", choices=("patient", "study", "series"), default="study")
     find.add_argument("--patient-id")
-    find.add_argument("--patient-name", help="wildcards * and ? allowed")
+    find.add_argument("--patient-name", help="wildcards * and ? allowed, e.g. 'Doe^J*'")
     find.add_argument(
-        "--study-date", metavar="RANGE", help="YYYYMMDD, YYYYMMDD-YYYYMMDD, -YYYYMMDD"
+        "--study-date",
+        metavar="RANGE",
+        help="YYYYMMDD, YYYYMMDD-YYYYMMDD, -YYYYMMDD (until) or YYYYMMDD- (since)",
     )
-    find.add_argument("--modality")
+    find.add_argument("--modality", help="CT, MR, US ...")
     find.add_argument("--study", metavar="UID")
     find.add_argument("--json", action="store_true")
     _our_ae(find)
     find.set_defaults(func=_find)
 
     get = commands.add_parser("get", help="retrieve a study or series (C-GET, or C-MOVE)")
-    get.add_argument("name")
+    get.add_argument("name", help="the node's name (see: workstation pacs nodes)")
     get.add_argument("--study", metavar="UID", required=True)
     get.add_argument("--series", metavar="UID")
     get.add_argument("--move", action="store_true", help="C-MOVE to our listener instead")
@@ -66,12 +80,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     get.set_defaults(func=_get)
 
     send = commands.add_parser("send", help="send stored series to a node (C-STORE)")
-    send.add_argument("name")
-    send.add_argument("series", metavar="SERIES_UID", nargs="+")
+    send.add_argument("name", help="the node's name (see: workstation pacs nodes)")
+    send.add_argument(
+        "series", metavar="SERIES_UID", nargs="+", help="series in the store (see: workstation ls)"
+    )
     send.add_argument("--deidentify", action="store_true", help="PS3.15 basic profile first")
     send.add_argument("--json", action="store_true")
     _our_ae(send)
     send.set_defaults(func=_send)
+
+    audit = commands.add_parser(
+        "audit", help="what left this store: every export and send, newest last"
+    )
+    audit.add_argument("--limit", type=int, metavar="N", help="only the last N entries")
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.set_defaults(func=_audit)
 
     listen = subparsers.add_parser(
         "listen", help="receive DICOM objects (C-STORE) into the store until Ctrl-C"
@@ -182,9 +205,32 @@ _COLUMNS = {
 }
 
 
+def _checked_find_keys(args: argparse.Namespace) -> str:
+    """Check the matching keys before anything is sent; an error message, or ""."""
+    from workstation.dicom.net import query_keys
+
+    checks = (
+        ("--patient-id", args.patient_id, query_keys.identifier),
+        ("--patient-name", args.patient_name, query_keys.patient_name),
+        ("--study-date", args.study_date, query_keys.date_range),
+        ("--modality", args.modality, query_keys.modality),
+    )
+    for option, value, check in checks:
+        if value is None:
+            continue
+        try:
+            check(value)
+        except ValueError as error:
+            return f"{option} {error}"
+    return ""
+
+
 def _find(args: argparse.Namespace) -> int:
     from workstation.dicom.net import NodeError, PacsError, find
 
+    problem = _checked_find_keys(args)
+    if problem:
+        return fail(problem)
     try:
         rows = find(
             _node(args),
@@ -276,8 +322,18 @@ def _send(args: argparse.Namespace) -> int:
     else:
         note = " (de-identified)" if args.deidentify else ""
         print(f"sent {len(report.sent)} file(s) to {report.node}{note}")
+        for study in report.replacements.get("studies", []):
+            print(f"  arrives there as study {study}")
         for path, reason in report.failed:
             print(f"not sent: {path}: {reason}", file=sys.stderr)
+        if report.left_out:
+            print(
+                f"left out {len(report.left_out)} file(s) of the series that the store cannot "
+                "use (see: workstation ls --errors):",
+                file=sys.stderr,
+            )
+            for path, reason in report.left_out:
+                print(f"  {path}: {reason}", file=sys.stderr)
     return 0 if not report.failed else 2
 
 
@@ -301,8 +357,10 @@ def _listen(args: argparse.Namespace) -> int:
             on_received=received,
         )
         listener.start()
-    except (NodeError, OSError) as error:
+    except NodeError as error:
         return fail(f"cannot listen: {error}")
+    except OSError as error:
+        return fail(_listen_error(error, args.host, args.port or DEFAULT_PORT))
     who = "any AE" if args.any_ae else "registered nodes only"
     print(
         f"listening as {listener.ae_title} on {listener.host}:{listener.port} ({who}); Ctrl-C stops"
@@ -317,4 +375,36 @@ def _listen(args: argparse.Namespace) -> int:
     finally:
         listener.stop()
     print("listener stopped")
+    return 0
+
+
+def _listen_error(error: OSError, host: str, port: int) -> str:
+    """Why the listener could not start, naming the port (a port in use is the usual cause)."""
+    if error.errno in (errno.EADDRINUSE, 10048):
+        return (
+            f"cannot listen on {host}:{port}: the port is already in use (another workstation "
+            "listener, or a PACS program on this computer); choose another with --port"
+        )
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return (
+            f"cannot listen on {host}:{port}: ports below 1024 need administrator rights; "
+            "choose another with --port"
+        )
+    return f"cannot listen on {host}:{port}: {error}"
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from workstation.dicom.net import audit_log
+
+    if args.limit is not None and args.limit < 1:
+        return fail(f"--limit {args.limit}: give a number of entries, 1 or more")
+    entries = audit_log(store_dir(args), limit=args.limit)
+    if args.json:
+        print_json([entry.to_dict() for entry in entries])
+        return 0
+    if not entries:
+        print("nothing has been exported or sent from this store")
+        return 0
+    for entry in entries:
+        print(entry.describe())
     return 0

@@ -123,18 +123,36 @@ class _NeedMore(Exception):
 
 
 class ClassicHeader:
-    """What the walker found: decoded values plus the pixel data element's position."""
+    """What the walker found: decoded values plus the pixel data element's position.
 
-    __slots__ = ("offset", "pixel_length", "pixel_tag", "present", "transfer_syntax", "values")
+    `elements` (tag -> (VR or None when implicit, value start, value length) of every top-level
+    element before the pixel data, in file order), `meta` (file meta tag -> raw value) and
+    `dataset_offset` (where the data set starts) let a receive path check the same bytes without
+    walking them again (`net.scan.verify_view`)."""
+
+    __slots__ = (
+        "dataset_offset",
+        "elements",
+        "meta",
+        "offset",
+        "pixel_length",
+        "pixel_tag",
+        "present",
+        "transfer_syntax",
+        "values",
+    )
 
     def __init__(
         self,
         values: dict[str, Any],
-        present: set[int],
+        present: set[int] | dict[int, Any],
         transfer_syntax: str,
         pixel_tag: int,
         pixel_length: int,
         offset: int,
+        elements: dict[int, tuple[bytes | None, int, int]] | None = None,
+        meta: dict[int, bytes] | None = None,
+        dataset_offset: int = 0,
     ) -> None:
         self.values = values
         self.present = present
@@ -142,6 +160,9 @@ class ClassicHeader:
         self.pixel_tag = pixel_tag
         self.pixel_length = pixel_length
         self.offset = offset
+        self.elements = elements if elements is not None else {}
+        self.meta = meta if meta is not None else {}
+        self.dataset_offset = dataset_offset
 
     # The two methods headers._build_header calls on a dataset view.
     def get(self, keyword: str, default: Any = None) -> Any:
@@ -217,6 +238,7 @@ def _walk(buffer: bytes, size: int) -> ClassicHeader:
     if _looks_explicit(buffer, pos) == implicit:
         raise _HandOver("dataset encoded otherwise than its transfer syntax says")
 
+    dataset_offset = pos
     elements, tag, pos = _top_level(buffer, pos, implicit)
     if elements.keys() & HAND_OVER_TAGS:
         raise _HandOver("needs parsed sequences")
@@ -225,7 +247,10 @@ def _walk(buffer: bytes, size: int) -> ClassicHeader:
     for keyword in ("SOPClassUID", "SOPInstanceUID"):  # else the file meta's copy is used
         if not values.get(keyword):
             raise _HandOver(f"no {keyword}")
-    return ClassicHeader(values, set(elements), syntax, tag, pixel_length, offset)
+    # the elements dict answers `tag in present` as the set of its keys would
+    return ClassicHeader(
+        values, elements, syntax, tag, pixel_length, offset, elements, meta, dataset_offset
+    )
 
 
 def _top_level(
@@ -396,22 +421,66 @@ def _decode_wanted(
             raise _HandOver("character set other than ASCII, Latin-1 or UTF-8")
         encoding = CHARSET_ENCODINGS[raw]
     values: dict[str, Any] = {}
-    for keyword, (tag, dictionary_vr) in WANTED.items():
+    available = len(buffer)
+    copy = type(buffer) is not bytes  # a memoryview's slices are not hashable
+    decoded = _DECODED
+    for keyword, tag, dictionary_vr in _WANTED_ITEMS:
         found = elements.get(tag)
         if found is None:
             continue
         file_vr, start, length = found
         if length == UNDEFINED:
             raise _HandOver(f"{keyword} of undefined length")
-        vr = dictionary_vr if file_vr is None else file_vr.decode()
-        if vr == "US or SS":
-            vr = _padding_vr(values)
-        if length == 0:
-            values[keyword] = _empty_value(vr, implicit)
+        if length == 0 or (file_vr is None and dictionary_vr == "US or SS"):
+            values[keyword] = _decode_element(
+                buffer, found, dictionary_vr, encoding, implicit, values
+            )
             continue
-        _need(buffer, start + length)
-        values[keyword] = _decode(vr, buffer[start : start + length], encoding)
+        end = start + length
+        if end > available:
+            raise _NeedMore(end)
+        raw = bytes(buffer[start:end]) if copy else buffer[start:end]
+        key = (file_vr or dictionary_vr, raw, encoding)
+        value = decoded.get(key, _NOT_DECODED)
+        if value is _NOT_DECODED:
+            value = _decode(dictionary_vr if file_vr is None else file_vr.decode(), raw, encoding)
+            if len(decoded) >= _DECODED_LIMIT:
+                decoded.clear()
+            decoded[key] = value
+        # a list is the caller's to keep: never the remembered one itself
+        values[keyword] = list(value) if type(value) is list else value
     return values
+
+
+def _decode_element(
+    buffer: bytes,
+    found: tuple[bytes | None, int, int],
+    dictionary_vr: str,
+    encoding: str,
+    implicit: bool,
+    values: dict[str, Any],
+) -> Any:
+    """One element's value, decoded afresh: empty values, and implicit PixelPaddingValue (whose
+    VR follows PixelRepresentation, read before it)."""
+    file_vr, start, length = found
+    vr = dictionary_vr if file_vr is None else file_vr.decode()
+    if vr == "US or SS":
+        vr = _padding_vr(values)
+    if length == 0:
+        return _empty_value(vr, implicit)
+    _need(buffer, start + length)
+    return _decode(vr, bytes(buffer[start : start + length]), encoding)
+
+
+_WANTED_ITEMS = tuple((keyword, tag, vr) for keyword, (tag, vr) in WANTED.items())
+
+# Decoded values by (VR as in the file, else the dictionary's; raw bytes; encoding): most of a
+# series' header values (patient, study, series, size, spacing, orientation, window) repeat from
+# file to file, and a dictionary look-up costs a tenth of decoding and splitting the text again.
+# Bounded: cleared when full.
+_DECODED: dict[tuple[bytes | str, bytes, str], Any] = {}
+_DECODED_LIMIT = 4096
+_NOT_DECODED = object()
 
 
 def _padding_vr(values: dict[str, Any]) -> str:
@@ -467,6 +536,12 @@ def header_from_head(path: str, stat: os.stat_result, buffer: bytes) -> Instance
     view = parse_head(buffer, stat.st_size)
     if view is None:
         return None
+    return header_from_view(path, stat, view)
+
+
+def header_from_view(path: str, stat: os.stat_result, view: ClassicHeader) -> InstanceHeader:
+    """`header_from_head` for a view `parse_head` already returned (a receive path that checked
+    the file from the same walk). Raises `DicomProblem` as `read_header` would."""
     from workstation.dicom.headers import _build_header  # headers imports this module
     from workstation.dicom.records import DicomProblem
 

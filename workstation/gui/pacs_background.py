@@ -147,7 +147,8 @@ class RetrieveJob(QObject):
 
         target = self.targets[index] if 0 <= index < len(self.targets) else Target(label="query")
         if event["event"] == "error":
-            return TargetOutcome(target, error=str(event["message"]), done=done)
+            kind = str(event.get("kind") or "")
+            return TargetOutcome(target, error=str(event["message"]), kind=kind, done=done)
         return TargetOutcome(target, report=event["report"], done=done)
 
     def _after_interruption(

@@ -384,7 +384,7 @@ class PacsDialog(QDialog):
 
         def failed(error: Exception) -> None:
             self.echo_button.setEnabled(True)
-            self._say(plain_error(str(error), ae), error=True)
+            self._say(plain_error(error, ae), error=True)
 
         self._calls.run(lambda: echo(node, ae_title=ae), done, failed)
 
@@ -425,7 +425,7 @@ class PacsDialog(QDialog):
         def failed(error: Exception) -> None:
             self.search_button.setEnabled(True)
             self.show_rows(level, [])
-            self._say(plain_error(str(error), ae), error=True)
+            self._say(plain_error(error, ae), error=True)
             self.search_finished.emit(-1)
 
         self._calls.run(lambda: find(node, level, ae_title=ae, **filters), done, failed)

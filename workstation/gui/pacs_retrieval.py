@@ -47,6 +47,7 @@ class TargetOutcome:
     target: Target
     report: dict[str, Any] | None = None
     error: str = ""
+    kind: str = ""  # the error's cause (PacsError.kind) when it has one
     done: int = 0  # instances stored, as progress counted them (kept when cancelled)
     cancelled: bool = False
 
@@ -80,34 +81,65 @@ class RetrievalRequest:
 
 
 # -- plain words ---------------------------------------------------------------------------------
-def plain_error(message: str, ae_title: str = "") -> str:
-    """A network error as a radiologist can act on it; the technical message follows."""
+def plain_error(message: str | BaseException, ae_title: str = "", kind: str = "") -> str:
+    """A network error as a radiologist can act on it; the technical message follows.
+
+    The words follow the error's cause (`PacsError.kind`, or `kind` as sent by the retrieval
+    process); a message without one is placed by its wording.
+    """
     text = str(message).strip()
-    lowered = text.lower()
+    kind = kind or getattr(message, "kind", "") or _kind_from_words(text)
     ours = f" {ae_title!r}" if ae_title else ""
+    register = (
+        "Ask its administrator to register this workstation (our AE title, this computer's "
+        "address and listener port), or change our AE title in PACS settings."
+    )
+    leads = {
+        "host_unknown": "The PACS's host name could not be found: check the host in the "
+        "node's settings (or this computer's network connection).",
+        "unreachable": "The PACS could not be reached: is it running, and are its host and "
+        "port right?",
+        "calling_ae_rejected": "The PACS refused the connection: it does not accept our AE "
+        f"title{ours}. {register}",
+        "called_ae_rejected": "The PACS refused the connection: the AE title set for this node "
+        "is not the PACS's own. Check the node's AE title (ask the PACS administrator).",
+        "busy": "The PACS is busy and refused the connection for now: try again in a moment.",
+        "rejected": "The PACS refused the connection without saying why: it may not accept "
+        f"our AE title{ours}. {register}",
+        "aborted": "The PACS broke off the connection as it started: it may not accept our AE "
+        f"title{ours}, or the AE title set for this node may be wrong. Its log says which.",
+        "not_permitted": "The PACS accepted the connection but would not answer: it probably "
+        f"does not know our AE title{ours}. {register}",
+        "lost": "The PACS stopped answering in the middle (the connection was lost).",
+        "move_failed": "The PACS could not send the images to this workstation: it must know "
+        f"our AE title{ours} at this computer's address and our listener port (PACS settings).",
+        "arrived_elsewhere": "The PACS sent the images, but they did not arrive in this "
+        "workstation's store: another program or listener is using our listener port.",
+        "not_found": "The PACS has no images for this selection.",
+        "invalid": "Check the search fields.",
+    }
+    lead = leads.get(kind)
+    return f"{lead}\nDetails: {text}" if lead else text
+
+
+def _kind_from_words(text: str) -> str:
+    """The cause of a message that came without a kind (older reports, other programs)."""
+    lowered = text.lower()
+    if "does not resolve" in lowered:
+        return "host_unknown"
     if "could not be reached" in lowered or "connection refused" in lowered:
-        lead = "The PACS could not be reached: is it running, and are its host and port right?"
-    elif ("refused" in lowered and "association" in lowered) or (
-        "aborted the association request" in lowered
-    ):
-        lead = (
-            f"The PACS refused the connection: it does not accept our AE title{ours} (or "
-            "this computer's address). Ask its administrator to register this workstation, "
-            "or change our AE title in PACS settings."
-        )
-    elif "from our ae title" in lowered:
-        lead = (
-            "The PACS accepted the connection but would not answer: it probably does not know "
-            f"our AE title{ours}. Ask its administrator to register this workstation, or change "
-            "our AE title in PACS settings."
-        )
-    elif any(w in lowered for w in ("association lost", "aborted", "stopped", "ended c-get")):
-        lead = "The PACS stopped answering in the middle (the connection was lost)."
-    elif "has no instances" in lowered:
-        lead = "The PACS has no images for this selection."
-    else:
-        return text
-    return f"{lead}\nDetails: {text}"
+        return "unreachable"
+    if "from our ae title" in lowered:
+        return "not_permitted"
+    if "refused the association" in lowered:
+        return "rejected"
+    if "aborted the association request" in lowered:
+        return "aborted"
+    if any(w in lowered for w in ("association lost", "stopped", "ended c-get")):
+        return "lost"
+    if "has no instances" in lowered:
+        return "not_found"
+    return ""
 
 
 def describe_outcome(outcome: TargetOutcome, ae_title: str = "") -> str:
@@ -119,7 +151,7 @@ def describe_outcome(outcome: TargetOutcome, ae_title: str = "") -> str:
             "and indexed."
         )
     if outcome.error:
-        return f"{label}: not retrieved. {plain_error(outcome.error, ae_title)}"
+        return f"{label}: not retrieved. {plain_error(outcome.error, ae_title, outcome.kind)}"
     report = outcome.report or {}
     expected, received = int(report.get("expected", 0)), int(report.get("received", 0))
     if outcome.complete:
@@ -135,7 +167,7 @@ def describe_outcome(outcome: TargetOutcome, ae_title: str = "") -> str:
         tail = f" and {more} more" if more > 0 else ""
         lines.append(f"Missing {len(missing)} instance(s): {shown}{tail}.")
     if report.get("problem"):
-        lines.append(plain_error(str(report["problem"]), ae_title))
+        lines.append(plain_error(str(report["problem"]), ae_title, report.get("problem_kind", "")))
     failed = list(report.get("failed_on_peer") or [])
     if failed:
         lines.append(f"The PACS reported {len(failed)} instance(s) it could not send.")
@@ -287,7 +319,7 @@ def child_main() -> int:
     try:
         targets = _expand(request, node, find)
     except Exception as error:  # the node is unreachable, refuses us ...
-        emit("error", target=-1, message=str(error))
+        emit("error", target=-1, message=str(error), kind=getattr(error, "kind", ""))
         emit("end")
         return 0
     emit("plan", targets=[asdict(t) for t in targets])
@@ -312,7 +344,7 @@ def child_main() -> int:
                 on_received=received,
             )
         except Exception as error:
-            emit("error", target=index, message=str(error))
+            emit("error", target=index, message=str(error), kind=getattr(error, "kind", ""))
             continue
         emit("report", target=index, report=report.to_dict())
     emit("end")

@@ -10,8 +10,9 @@ this process then treats each file as the pynetdicom path treats a received obje
 2. checked (whole to its last element, pixel data as large as its header says, SOP Instance
    UID as in the file name getscu gave it, study and series UIDs those asked for),
 3. renamed into `files/<study>/<series>/<instance>.dcm` (same file system: atomic),
-4. indexed in batches, and reported to `progress` as it lands. The index gets the header built
-   from the bytes read for the check (`fast_header.header_from_head`), so the file is read and
+4. indexed in batches (in this thread, while getscu receives the next objects), and reported to
+   `progress` as it lands. The check and the index share one walk of the bytes read
+   (`fast_header.parse_head`, checked by `receive.view_verdict`), so the file is read and
    parsed once; a file that header cannot be built from is read by the index as usual.
 
 The node's image-level listing (dcmtk's `findscu`, run alongside getscu) names what a partial
@@ -30,21 +31,22 @@ import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workstation.dicom.fast_header import header_from_head
+from workstation.dicom.fast_header import ClassicHeader, header_from_view, parse_head
 from workstation.dicom.net.nodes import Node
 from workstation.dicom.net.receive import (
     FILES_DIR,
     INCOMING_DIR,
     Arrival,
-    ArrivalIndexer,
+    InlineIndexer,
     ReceivedInstance,
     Rejected,
     check_decoded,
+    view_verdict,
     walk_verdict,
 )
 from workstation.dicom.net.scan import scan_file_meta
@@ -198,8 +200,8 @@ def get_study(
         clean_get_folders(incoming)  # left by a retrieval whose process was killed
     work, lock = claim_get_folder(incoming)
     result = DcmtkGetResult()
-    # batches are formed here (see _FileReceiver.take), so the indexer takes them as they come
-    indexer = ArrivalIndexer(store_dir, on_received, batch_size=200, in_process=True, min_batch=1)
+    # batches are formed here (see _FileReceiver.take) and indexed in this thread as they come
+    indexer = InlineIndexer(store_dir, on_received)
     receiver = _FileReceiver(store_dir, node, study_uid, series_uid, result, indexer)
     receiver.progress = progress
     processes: list[subprocess.Popen] = []
@@ -209,13 +211,13 @@ def get_study(
         getscu = _start_getscu(work, node, study_uid, series_uid, ae_title)
         processes.append(getscu)
         assert getscu.stdout is not None
-        for line in getscu.stdout:
-            _read_line(line.rstrip("\n"), result, receiver)
+        for line in _lines(getscu.stdout.fileno()):
+            _read_line(line, result, receiver)
             if receiver.waiting and listing.poll() is not None:
                 _finish_listing(listing, work, result)
                 receiver.report_waiting()
         result.exit_code = getscu.wait()
-        receiver.hand_over()
+        receiver.hand_over(final=True)
         if result.expected is None and not result.listing_problem:
             _finish_listing(listing, work, result)
         receiver.report_waiting()
@@ -224,10 +226,23 @@ def get_study(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        receiver.hand_over()  # what is already in the store gets indexed, whatever happened
+        receiver.hand_over(final=True)  # what is in the store gets indexed, whatever happened
         indexer.close()
         release_get_folder(work, lock)
     return result
+
+
+def _lines(descriptor: int) -> Iterator[str]:
+    """The lines a process writes to a pipe, as they come: whatever one read returns is split
+    (a text-mode file object costs a read and a decode per line)."""
+    rest = b""
+    while chunk := os.read(descriptor, 65536):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line.decode(errors="replace")
+    if rest:
+        yield rest.decode(errors="replace")
 
 
 def _tool(name: str) -> str:
@@ -308,9 +323,6 @@ def _start_getscu(
         stderr=subprocess.STDOUT,
         env=_dcmtk_env(),
         cwd=work,
-        text=True,
-        errors="replace",
-        bufsize=1,
     )
 
 
@@ -346,7 +358,7 @@ class _FileReceiver:
         study_uid: str,
         series_uid: str | None,
         result: DcmtkGetResult,
-        indexer: ArrivalIndexer,
+        indexer: InlineIndexer,
     ) -> None:
         self.store_dir = store_dir
         self.files_dir = os.path.join(store_dir, FILES_DIR)
@@ -366,7 +378,7 @@ class _FileReceiver:
         name = os.path.basename(path)
         requested_sop = name.split(".", 1)[1] if "." in name else ""
         try:
-            (study, series, sop), stat, head = read_and_check(path, requested_sop)
+            (study, series, sop), stat, _, view = _read_and_check(path, requested_sop)
             if study != self.study_uid or (self.series_uid and series != self.series_uid):
                 raise Rejected(0xA900, "the object belongs to another study or series")
             folder, real_folder = self._folder(study, series)
@@ -380,7 +392,7 @@ class _FileReceiver:
                 os.unlink(path)
             return
         # rename keeps the file's size and mtime: the stat read for the check is the index's
-        header = _header(os.path.join(real_folder, f"{sop}.dcm"), stat, head)
+        header = _header(os.path.join(real_folder, f"{sop}.dcm"), stat, view)
         item = ReceivedInstance(Path(final), sop, series, study, self.sender_ae)
         self.result.received.append(item)
         self.result.bytes += stat.st_size
@@ -401,10 +413,10 @@ class _FileReceiver:
             found = self._folders[(study, series)] = (folder, os.path.realpath(folder))
         return found
 
-    def hand_over(self) -> None:
-        """Give the files taken since the last batch to the indexer."""
-        self.indexer.submit_many(self.pending)
-        self.pending = []
+    def hand_over(self, final: bool = False) -> None:
+        """Index the files taken since the last batch; `final`: getscu has ended."""
+        pending, self.pending = self.pending, []
+        self.indexer.submit_many(pending, final=final)
 
     def report_waiting(self) -> None:
         """Progress for objects taken before the node's listing gave the total."""
@@ -417,11 +429,15 @@ class _FileReceiver:
                 self.progress(done, max(done, expected), sop)
 
 
-def _header(real_path: str, stat: os.stat_result, head: bytes) -> InstanceHeader | None:
-    """The file's InstanceHeader from the bytes read for its check, or None: then the index reads
-    the file itself (and words its problem, if it has one)."""
+def _header(
+    real_path: str, stat: os.stat_result, view: ClassicHeader | None
+) -> InstanceHeader | None:
+    """The file's InstanceHeader from the header walked for its check, or None: then the index
+    reads the file itself (and words its problem, if it has one)."""
+    if view is None:
+        return None
     try:
-        return header_from_head(real_path, stat, head)
+        return header_from_view(real_path, stat, view)
     except Exception as error:  # a problem with the file: index_paths records it
         # the type only: a header value in the message could identify the patient
         LOG.debug("header of a retrieved object left to the index (%s)", type(error).__name__)
@@ -432,17 +448,32 @@ def read_and_check(
     path: str | os.PathLike[str], requested_sop: str
 ) -> tuple[tuple[str, str, str], os.stat_result, bytes]:
     """Check a DICOM file as a received object: its (study, series, instance) UIDs, its stat and
-    the first bytes read of it; raises Rejected as the listener would for the same object.
+    the first bytes read of it; raises Rejected as the listener would for the same object."""
+    verdict, stat, head, _ = _read_and_check(path, requested_sop)
+    return verdict, stat, head
 
-    Only the file's first HEAD_BYTES are read: the walk checks the values after them (pixel
-    data) by length against the file's size. A file the walk is unsure of is mapped and walked
-    whole, and then, if need be, decoded with pydicom (`receive.walk_verdict`)."""
+
+def _read_and_check(
+    path: str | os.PathLike[str], requested_sop: str
+) -> tuple[tuple[str, str, str], os.stat_result, bytes, ClassicHeader | None]:
+    """`read_and_check`, and the index reader's walk of the bytes read (None when that reader
+    leaves the file to pydicom, or its header runs past them: then the index reads the file).
+
+    Only the file's first HEAD_BYTES are read, and walked once: the index reader's walk
+    (`fast_header.parse_head`) also gives the check its verdict (`receive.view_verdict`), the
+    pixel data after those bytes held by length to the file's size. A file that walk cannot
+    vouch for (or that fails a check) is walked by `receive.walk_verdict` (mapped whole when
+    the head is not enough) and, if need be, decoded with pydicom, whose verdicts and messages
+    stand."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         stat = os.fstat(descriptor)
         size = stat.st_size
         head = os.read(descriptor, HEAD_BYTES)
-        verdict = _file_verdict(head, size, requested_sop)
+        view = parse_head(head, size)
+        verdict = None if view is None else view_verdict(head, view, size, requested_sop)
+        if verdict is None:
+            verdict = _file_verdict(head, size, requested_sop)
         if verdict is None and size > len(head):
             with mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ) as mapped:
                 verdict = _file_verdict(mapped, size, requested_sop)
@@ -452,7 +483,7 @@ def read_and_check(
         if size == 0:
             raise Rejected(0xC000, "data set cannot be decoded: the file is empty")
         verdict = check_decoded(Path(path).read_bytes(), requested_sop)
-    return verdict, stat, head
+    return verdict, stat, head, view
 
 
 def _file_verdict(buffer, size: int, requested_sop: str) -> tuple[str, str, str] | None:

@@ -72,6 +72,13 @@ class Deidentifier:
 
     def __init__(self, secret: str) -> None:
         self._anonymizer = Anonymizer(seed=secret)
+        # the replacement UIDs handed out, for the audit log ("sent as study ...")
+        self.study_uids: dict[str, None] = {}
+        self.series_uids: dict[str, None] = {}
+
+    def replacements(self) -> dict[str, list[str]]:
+        """The replacement study and series UIDs of everything de-identified so far."""
+        return {"studies": list(self.study_uids), "series": list(self.series_uids)}
 
     def __call__(self, dataset: Dataset) -> Dataset:
         return self.apply(dataset)
@@ -91,6 +98,12 @@ class Deidentifier:
             if tag in owner and owner[tag].value == value:
                 # dicognito did not replace it: the profile's action decides
                 _apply_action(owner, owner[tag], action_for(tag) or "")
+        for keyword, seen in (
+            ("StudyInstanceUID", self.study_uids),
+            ("SeriesInstanceUID", self.series_uids),
+        ):
+            if keyword in dataset:
+                seen[str(dataset.get(keyword))] = None
         dataset.PatientIdentityRemoved = "YES"
         dataset.DeidentificationMethod = METHOD
         dataset.DeidentificationMethodCodeSequence = DicomSequence(

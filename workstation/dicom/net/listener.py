@@ -2,8 +2,10 @@
 
 Only registered nodes may connect (their AE titles are re-read from the store at every
 association, so a node added while listening is accepted at once), unless `accept_any` is set.
-The called AE title must be ours. Every refusal and every rejected object is logged with the
-peer's AE title and address and the reason, never with patient data.
+The called AE title must be ours. A refused caller gets an A-ASSOCIATE-RJ with the reason
+(calling or called AE title not recognised), so its administrator can tell why. Every refusal
+and every rejected object is logged with the peer's AE title and address and the reason, never
+with patient data. Callers are told apart by AE title only, not by address.
 """
 
 from __future__ import annotations
@@ -108,4 +110,8 @@ class Listener:
         if reason:
             LOG.warning("refused an association from %s: %s", address, reason)
             self.refused.append((calling, reason))
+            # A-ASSOCIATE-RJ, permanent, by the service user, with the reason. kill() waits
+            # until the reject has gone out and the peer closed: closing the socket at once
+            # (what pynetdicom does after this handler) reaches the peer as "aborted".
             event.assoc.acse.send_reject(0x01, 0x01, diagnostic)
+            event.assoc.kill()

@@ -9,9 +9,11 @@ names or IDs, only UIDs, counts and destinations.
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import secrets
+import socket
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +48,14 @@ register_migrations(
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
         )
+        """,
+        # who sent or exported (OS user, computer), and the replacement UIDs of a
+        # de-identified copy so an entry can be matched to what arrived at the destination
         """
+        ALTER TABLE pacs_audit ADD COLUMN user TEXT NOT NULL DEFAULT '';
+        ALTER TABLE pacs_audit ADD COLUMN computer TEXT NOT NULL DEFAULT '';
+        ALTER TABLE pacs_audit ADD COLUMN deidentified_as TEXT NOT NULL DEFAULT ''
+        """,
     ],
 )
 
@@ -98,6 +107,8 @@ class NodeStore:
             raise NodeError(f"port {port} is out of range 1-65535")
         if not host.strip():
             raise NodeError("a node needs a host name or address")
+        if host.strip().startswith("-") or any(c.isspace() for c in host.strip()):
+            raise NodeError(f"host {host!r} is not a host name or address")
         node = Node(name.strip(), validate_ae_title(ae_title), host.strip(), int(port))
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM pacs_nodes WHERE name = ?", (node.name,)).fetchone():
@@ -135,12 +146,51 @@ def _node(row) -> Node:
 class AuditEntry:
     at: str
     action: str  # "export" or "send"
-    destination: str  # a folder or "NODE (AE@host:port)"
-    what: str  # series UIDs, as stored (before de-identification)
+    destination: str  # an absolute folder or "NODE (AE@host:port)"
+    what: str  # series UIDs (JSON list), as stored (before de-identification)
     instances: int
     deidentified: bool
     outcome: str  # "ok", "partial", "failed"
     detail: str = ""
+    user: str = ""  # the OS user who ran it
+    computer: str = ""  # this computer's host name
+    deidentified_as: str = ""  # JSON {"studies": [...], "series": [...]}: replacement UIDs
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["what"] = _json_or_text(self.what)
+        data["deidentified_as"] = _json_or_text(self.deidentified_as) or {}
+        return data
+
+    def describe(self) -> str:
+        """One line for `workstation pacs audit`, then the UIDs indented below it."""
+        series = _json_or_text(self.what)
+        count = len(series) if isinstance(series, list) else 1
+        flags = ", de-identified" if self.deidentified else ""
+        who = f" by {self.user}" if self.user else ""
+        where = f"@{self.computer}" if self.computer and self.user else ""
+        lines = [
+            f"{self.at}  {self.action:6} {self.outcome:7} {self.instances} instance(s) of "
+            f"{count} series{flags}{who}{where} -> {self.destination}"
+        ]
+        if self.detail:
+            lines.append(f"    detail: {self.detail}")
+        for uid in series if isinstance(series, list) else [series]:
+            lines.append(f"    series {uid}")
+        replaced = _json_or_text(self.deidentified_as) or {}
+        if isinstance(replaced, dict):
+            for uid in replaced.get("studies", []):
+                lines.append(f"    de-identified as study {uid}")
+        return "\n".join(lines)
+
+
+def _json_or_text(text: str):
+    if not text:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def record_audit(store_dir: Path, entry: AuditEntry) -> None:
@@ -150,7 +200,8 @@ def record_audit(store_dir: Path, entry: AuditEntry) -> None:
         with db.transaction() as conn:
             conn.execute(
                 "INSERT INTO pacs_audit(at, action, destination, what, instances, deidentified,"
-                " outcome, detail) VALUES (?,?,?,?,?,?,?,?)",
+                " outcome, detail, user, computer, deidentified_as)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     entry.at,
                     entry.action,
@@ -160,16 +211,24 @@ def record_audit(store_dir: Path, entry: AuditEntry) -> None:
                     int(entry.deidentified),
                     entry.outcome,
                     entry.detail,
+                    entry.user,
+                    entry.computer,
+                    entry.deidentified_as,
                 ),
             )
     finally:
         db.close()
 
 
-def audit_log(store_dir: Path) -> list[AuditEntry]:
+def audit_log(store_dir: Path, limit: int | None = None) -> list[AuditEntry]:
+    """The audit log, oldest first; with `limit`, only the last `limit` entries."""
     db = open_pacs_database(store_dir)
     try:
-        rows = db.query("SELECT * FROM pacs_audit ORDER BY id")
+        if limit is None:
+            rows = db.query("SELECT * FROM pacs_audit ORDER BY id")
+        else:
+            rows = db.query("SELECT * FROM pacs_audit ORDER BY id DESC LIMIT ?", (int(limit),))
+            rows = list(reversed(rows))
     finally:
         db.close()
     return [
@@ -182,6 +241,9 @@ def audit_log(store_dir: Path) -> list[AuditEntry]:
             bool(r["deidentified"]),
             r["outcome"],
             r["detail"],
+            r["user"],
+            r["computer"],
+            r["deidentified_as"],
         )
         for r in rows
     ]
@@ -217,7 +279,10 @@ def audit_entry(
     deidentified: bool,
     outcome: str,
     detail: str = "",
+    replacements: dict[str, list[str]] | None = None,
 ) -> AuditEntry:
+    """An entry stamped now, with the OS user and this computer's name. `replacements` are
+    the de-identified copy's UIDs ({"studies": [...], "series": [...]})."""
     return AuditEntry(
         _now(),
         action,
@@ -227,7 +292,17 @@ def audit_entry(
         deidentified,
         outcome,
         detail,
+        _user(),
+        socket.gethostname(),
+        json.dumps(replacements) if replacements else "",
     )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):  # no login name (some containers, services)
+        return ""
 
 
 def _now() -> str:

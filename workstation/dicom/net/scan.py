@@ -144,6 +144,85 @@ def scan_file_meta(buffer) -> FileMeta | None:
     return FileMeta(values[0x0010], values.get(0x0003, ""), position)
 
 
+# The transfer syntaxes `verify_view` vouches for (native little endian) -> implicit VR
+_NATIVE_SYNTAXES = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}
+_NATIVE_PIXEL_VRS = (b"OB", b"OW")
+_META_TRANSFER_SYNTAX = 0x00020010
+_META_SOP_UID = 0x00020003
+
+
+def verify_view(buffer, view, size: int) -> tuple[DatasetFacts, str] | None:
+    """What `scan_file_meta` and `scan_dataset` would find in a file, from the header the index
+    reader walked in the same first bytes (`fast_header.parse_head`'s view): (the data set's
+    facts, the file meta's SOP Instance UID or ""), or None when this cannot vouch for the file;
+    then the walk above decides.
+
+    One walk instead of two for a retrieved file: the header walk has read every top-level
+    element header before the pixel data with this module's rules (known VRs, lengths inside
+    the bytes, no delimiter at the top level). What it leaves is done here, as `_walk` does it:
+    the elements must follow one another (a tag met twice, which the header walk keeps once,
+    sends the file to the full walk), every sequence is walked to its end, the values the checks
+    read are decoded the same way, and the pixel data must be native, defined in length, the last
+    element and end exactly at the file's end. Native little endian syntaxes only."""
+    try:
+        syntax = _meta_text(view.meta[_META_TRANSFER_SYNTAX])
+        implicit = _NATIVE_SYNTAXES.get(syntax)
+        if implicit is None or syntax != view.transfer_syntax:
+            return None
+        raw_sop = view.meta.get(_META_SOP_UID)
+        meta_sop = "" if raw_sop is None else _meta_text(raw_sop)
+        elements = view.elements
+        position = view.dataset_offset
+        for tag, (vr, start, length) in elements.items():
+            if start - (12 if vr in _LONG_VRS else 8) != position:
+                return None
+            if length == _UNDEFINED:
+                nested_implicit = implicit or vr == b"UN"
+                position = _skip_items(buffer, start, size, nested_implicit, 1, True)
+                continue
+            position = start + length
+            if vr == b"SQ" or (implicit and length and _looks_like_item(buffer, start, tag)):
+                _skip_items(buffer, start, position, implicit, 1)
+        offset, pixel_length = view.offset, view.pixel_length
+        if view.pixel_tag != _PIXEL_DATA or pixel_length == _UNDEFINED:
+            return None
+        if not implicit and bytes(buffer[offset - 8 : offset - 6]) not in _NATIVE_PIXEL_VRS:
+            return None
+        if offset - (8 if implicit else 12) != position or offset + pixel_length != size:
+            return None
+        values: dict[int, object] = {}
+        for tag in _TEXT_TAGS:
+            found = elements.get(tag)
+            if found is not None:
+                values[tag] = _text(buffer, found[1], found[2])
+        for tag in _SHORT_TAGS:
+            found = elements.get(tag)
+            if found is not None:
+                if found[2] != 2:
+                    return None
+                values[tag] = _U16.unpack_from(buffer, found[1])[0]
+        facts = DatasetFacts(
+            study_uid=str(values.get(_STUDY_UID, "")),
+            series_uid=str(values.get(_SERIES_UID, "")),
+            sop_instance_uid=str(values.get(_SOP_UID, "")),
+            transfer_syntax=syntax,
+            rows=int(values.get(_ROWS, 0)),
+            columns=int(values.get(_COLUMNS, 0)),
+            bits_allocated=int(values.get(_BITS, 0)),
+            samples_per_pixel=int(values.get(_SAMPLES, 1) or 1),
+            frames=_frames(values.get(_FRAMES)),
+            pixel_data_length=pixel_length,
+        )
+    except (_Unsure, struct.error, UnicodeDecodeError, ValueError, IndexError, KeyError):
+        return None
+    return facts, meta_sop
+
+
+def _meta_text(raw: bytes) -> str:
+    """A file meta value as `scan_file_meta` reads it."""
+    return bytes(raw).decode("ascii").strip("\x00 ")
+
+
 @functools.lru_cache(maxsize=64)
 def _syntax_traits(transfer_syntax: str) -> tuple[str, bool, bool]:
     """(the UID as text, whether the walk reads it, implicit VR): pydicom's UID properties,

@@ -26,6 +26,10 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from workstation.dicom.net import association as kinds
+from workstation.dicom.net import query_keys
+from workstation.dicom.net.association import PacsError, check_host, describe
+from workstation.dicom.net.association import associate as _associate
 from workstation.dicom.net.listener import DEFAULT_AE_TITLE, DEFAULT_PORT, Listener
 from workstation.dicom.net.nodes import Node, validate_ae_title
 from workstation.dicom.net.receive import (
@@ -34,7 +38,7 @@ from workstation.dicom.net.receive import (
     ReceivedInstance,
     is_valid_uid,
 )
-from workstation.dicom.net.transfer import ALL_SYNTAXES, MAX_PDU, quicken
+from workstation.dicom.net.transfer import ALL_SYNTAXES, MAX_PDU
 
 LOG = logging.getLogger("workstation.pacs")
 
@@ -79,10 +83,6 @@ RETURN_KEYS: dict[str, tuple[str, ...]] = {
 Progress = Callable[[int, int, str], None]  # (done, expected, SOP Instance UID)
 
 
-class PacsError(RuntimeError):
-    """A network operation that could not be done; the message names the node and the reason."""
-
-
 @dataclass
 class RetrieveReport:
     """What a C-GET or C-MOVE brought in, and exactly what it did not."""
@@ -95,8 +95,11 @@ class RetrieveReport:
     rejected: list[str] = field(default_factory=list)  # reasons we refused an object
     paths: list[Path] = field(default_factory=list)
     problem: str = ""  # association aborted, refused, final failure status ...
+    problem_kind: str = ""  # a PacsError kind for `problem` (lost, move_failed, ...)
     seconds: float = 0.0
     bytes: int = 0
+    final_status: int | None = None  # the node's last C-GET / C-MOVE status
+    completed_on_peer: int | None = None  # the node's count of completed sub-operations
 
     @property
     def missing(self) -> list[str]:
@@ -117,6 +120,7 @@ class RetrieveReport:
             "failed_on_peer": self.failed_on_peer,
             "rejected": self.rejected,
             "problem": self.problem,
+            "problem_kind": self.problem_kind,
             "seconds": round(self.seconds, 3),
             "bytes": self.bytes,
         }
@@ -131,21 +135,6 @@ def _client(ae_title: str) -> AE:
     ae.network_timeout = 120
     ae.maximum_pdu_size = MAX_PDU
     return ae
-
-
-def _associate(ae: AE, node: Node, **kwargs):
-    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, **kwargs)
-    if assoc.is_established:
-        quicken(assoc)
-        return assoc
-    where = f"node {node.name!r} ({node.ae_title}@{node.host}:{node.port})"
-    if assoc.is_rejected:
-        raise PacsError(
-            f"{where} refused the association (is our AE title {ae.ae_title!r} known there?)"
-        )
-    if assoc.is_aborted:
-        raise PacsError(f"{where} aborted the association request")
-    raise PacsError(f"{where} could not be reached")
 
 
 def _status_code(status: Dataset | None) -> int | None:
@@ -191,10 +180,19 @@ def find(
     """C-FIND at a level; matches are returned as {keyword: text} dictionaries.
 
     A series (or image) query without a study UID first finds the matching studies, so
-    "all CT series of this patient" works against a strictly hierarchical PACS.
+    "all CT series of this patient" works against a strictly hierarchical PACS. A patient
+    query with study keys (date, modality, study UID) is asked at study level and answered as
+    the distinct patients of the matching studies ("patients with an MR last week"); their
+    NumberOfPatientRelatedStudies then counts the matching studies. Malformed keys raise
+    PacsError (kind "invalid") before anything is sent.
     """
     if level not in LEVELS:
-        raise PacsError(f"unknown query level {level!r}; use one of {', '.join(LEVELS)}")
+        raise PacsError(
+            f"unknown query level {level!r}; use one of {', '.join(LEVELS)}", kinds.INVALID
+        )
+    patient_id, patient_name, study_date, modality = _checked_keys(
+        patient_id, patient_name, study_date, modality
+    )
     filters = {
         "PatientID": patient_id,
         "PatientName": patient_name,
@@ -212,6 +210,9 @@ def find(
             study_uids = [row["StudyInstanceUID"] for row in studies]
         else:
             study_uids = [study_uid] if study_uid else [None]
+        if level == "patient" and (study_date or modality or study_uid):
+            query = {**filters, "ModalitiesInStudy": modality}
+            return _patients_of(_find(assoc, node, "study", query, PATIENT_OF_STUDY_KEYS))
         if level in ("patient", "study"):
             extra = {"ModalitiesInStudy": modality} if level == "study" else {}
             return _find(assoc, node, level, {**filters, **extra})
@@ -238,13 +239,63 @@ def find(
             assoc.release()
 
 
-def _find(assoc, node: Node, level: str, filters: dict[str, str | None]) -> list[dict[str, str]]:
+# a study-level query that answers a patient-level question (see find)
+PATIENT_OF_STUDY_KEYS = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "ModalitiesInStudy",
+)
+
+
+def _checked_keys(
+    patient_id: str | None, patient_name: str | None, study_date: str | None, modality: str | None
+) -> tuple[str | None, str | None, str | None, str | None]:
+    checks = (
+        ("patient ID", patient_id, query_keys.identifier),
+        ("patient name", patient_name, query_keys.patient_name),
+        ("study date", study_date, query_keys.date_range),
+        ("modality", modality, query_keys.modality),
+    )
+    checked: list[str | None] = []
+    for what, value, check in checks:
+        try:
+            checked.append(check(value) if value else None)
+        except ValueError as error:
+            raise PacsError(f"{what} {error}", kinds.INVALID) from None
+    return checked[0], checked[1], checked[2], checked[3]
+
+
+def _patients_of(studies: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Distinct patients of study rows, each with the number of its matching studies."""
+    patients: dict[tuple[str, str], dict[str, str]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for row in studies:
+        key = (row.get("PatientID", ""), row.get("PatientName", ""))
+        counts[key] = counts.get(key, 0) + 1
+        patients.setdefault(key, {k: row.get(k, "") for k in RETURN_KEYS["patient"]})
+    for key, row in patients.items():
+        row["NumberOfPatientRelatedStudies"] = str(counts[key])
+    return list(patients.values())
+
+
+def _find(
+    assoc,
+    node: Node,
+    level: str,
+    filters: dict[str, str | None],
+    keys: Sequence[str] | None = None,
+) -> list[dict[str, str]]:
+    keys = tuple(keys or RETURN_KEYS[level])
     query = Dataset()
     query.QueryRetrieveLevel = level.upper()
-    for keyword in RETURN_KEYS[level]:
+    for keyword in keys:
         setattr(query, keyword, "")
     for keyword, value in filters.items():
-        if value and keyword in RETURN_KEYS[level]:
+        if value and keyword in keys:
             setattr(query, keyword, value)
         elif value and keyword == "StudyInstanceUID" and level in ("series", "image"):
             query.StudyInstanceUID = value
@@ -259,10 +310,11 @@ def _find(assoc, node: Node, level: str, filters: dict[str, str | None]) -> list
         if code is None:
             raise PacsError(
                 f"node {node.name!r} stopped answering the {level} query (association lost: "
-                "does it allow queries from our AE title?)"
+                f"does it allow queries from our AE title {assoc.ae.ae_title!r}?)",
+                kinds.NOT_PERMITTED,
             )
         if _is_pending(code) and identifier is not None:
-            rows.append({k: _text(identifier.get(k, "")) for k in RETURN_KEYS[level]})
+            rows.append({k: _text(identifier.get(k, "")) for k in keys})
         elif code not in (0x0000, 0xFF00, 0xFF01):
             raise PacsError(f"node {node.name!r} answered the {level} query with 0x{code:04X}")
     return rows
@@ -302,7 +354,7 @@ def retrieve(
     in-process listener is started there, or, if the port is taken (a running
     `workstation listen`), that listener receives the objects and we check the store for them.
     """
-    store_dir = Path(store_dir)
+    store_dir = Path(store_dir).absolute()  # getscu and findscu run in another folder
     if not move and choose_backend(backend) == "dcmtk":
         args = (store_dir, node, study_uid, series_uid, ae_title, progress, on_received)
         return _get_with_dcmtk(*args)
@@ -320,7 +372,7 @@ def retrieve(
         if indexer is not None:
             indexer.close()
         what = f"series {series_uid}" if series_uid else f"study {study_uid}"
-        raise PacsError(f"node {node.name!r} has no instances for {what}")
+        raise PacsError(f"node {node.name!r} has no instances for {what}", kinds.NOT_FOUND)
     sop_classes = sorted({row["SOPClassUID"] for row in images if row["SOPClassUID"]})
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
@@ -357,7 +409,10 @@ def choose_backend(backend: str | None = None) -> str:
 
     wanted = (backend or os.environ.get(BACKEND_ENV) or "auto").strip().lower()
     if wanted not in BACKENDS:
-        raise PacsError(f"unknown retrieval backend {wanted!r}; use one of {', '.join(BACKENDS)}")
+        raise PacsError(
+            f"unknown retrieval backend {wanted!r}; use one of {', '.join(BACKENDS)}",
+            kinds.INVALID,
+        )
     if wanted == "auto":
         return "dcmtk" if dcmtk_get.available() else "pynetdicom"
     if wanted == "dcmtk" and not dcmtk_get.available():
@@ -382,9 +437,8 @@ def _get_with_dcmtk(
 
     for what, uid in (("study", study_uid), ("series", series_uid or "1")):
         if not is_valid_uid(uid):  # it goes on getscu's command line
-            raise PacsError(f"{what} UID {uid!r} is not a valid DICOM UID")
-    if node.host.startswith("-") or not node.host.strip():
-        raise PacsError(f"node {node.name!r} has an invalid host name {node.host!r}")
+            raise PacsError(f"{what} UID {uid!r} is not a valid DICOM UID", kinds.INVALID)
+    check_host(node)  # a name that does not resolve is said as such, not as a getscu failure
     report = RetrieveReport(node.name, "C-GET")
     started = time.perf_counter()
     result = dcmtk_get.get_study(
@@ -395,7 +449,7 @@ def _get_with_dcmtk(
     report.paths = [item.path for item in result.received]
     report.rejected = result.rejected
     report.bytes = result.bytes  # sizes seen by the checks: no second stat of each file
-    where = f"node {node.name!r} ({node.ae_title}@{node.host}:{node.port})"
+    where = describe(node)
     detail = result.errors[-1] if result.errors else f"getscu exit status {result.exit_code}"
     lost = result.exit_code != 0 or "remaining" not in result.counts
     if result.expected is None and not lost:
@@ -410,24 +464,31 @@ def _get_with_dcmtk(
             result.listing_problem += f"; series by series: {error}"
     if result.expected is None:
         if not result.received:
-            raise PacsError(f"{where} could not be retrieved from: {_plain(result, detail)}")
+            _diagnose(node, ae_title)  # a precise PacsError when the node cannot be associated
+            raise PacsError(
+                f"{where} could not be retrieved from: {_plain(result, detail)}",
+                _dcmtk_kind(f"{detail} {result.listing_problem}"),
+            )
         # the node stopped before it had listed the study: what is missing cannot be named
         report.expected = list(report.received)
         report.problem = (
             f"{where} stopped before listing the study ({result.listing_problem}); "
             f"{len(report.received)} instance(s) received, the rest cannot be named"
         )
+        report.problem_kind = kinds.LOST
         return report
     report.expected = result.expected
     if not report.expected and not report.received:
         what = f"series {series_uid}" if series_uid else f"study {study_uid}"
-        raise PacsError(f"node {node.name!r} has no instances for {what}")
+        raise PacsError(f"node {node.name!r} has no instances for {what}", kinds.NOT_FOUND)
     if lost:
         report.problem = f"node {node.name!r} stopped during the transfer: {detail}"
+        report.problem_kind = kinds.LOST
     elif result.counts.get("remaining", 0) or (
         result.errors and not result.counts.get("completed") and report.missing
     ):
         report.problem = f"node {node.name!r} ended C-GET early: {detail}"
+        report.problem_kind = kinds.LOST
     if report.missing:
         LOG.warning(
             "C-GET from %s: %d of %d instance(s) missing",
@@ -436,6 +497,31 @@ def _get_with_dcmtk(
             len(report.expected),
         )
     return report
+
+
+def _diagnose(node: Node, ae_title: str) -> None:
+    """Associate once (C-ECHO context) so a refusal or an unreachable node is named exactly;
+    returns quietly when the node accepts us."""
+    ae = _client(ae_title)
+    ae.add_requested_context(Verification)
+    assoc = _associate(ae, node)
+    assoc.release()
+
+
+def _dcmtk_kind(text: str) -> str:
+    """The PacsError kind for getscu's or findscu's words."""
+    lowered = text.lower()
+    if "called ae title not recognized" in lowered:
+        return kinds.CALLED_AE_REJECTED
+    if "calling ae title not recognized" in lowered:
+        return kinds.CALLING_AE_REJECTED
+    if "connection refused" in lowered or "tcp initialization error" in lowered:
+        return kinds.UNREACHABLE
+    if "association rejected" in lowered:
+        return kinds.REJECTED
+    if "peer aborted association" in lowered:
+        return kinds.ABORTED
+    return kinds.FAILED
 
 
 def _plain(result, detail: str) -> str:
@@ -501,13 +587,18 @@ def _drain(responses, node: Node, report: RetrieveReport) -> None:
         code = _status_code(status)
         if code is None:
             report.problem = f"node {node.name!r} stopped during the transfer (association lost)"
+            report.problem_kind = kinds.LOST
             return
         final = code
         if not _is_pending(code):
             _collect_failed(report, status, response)
+            if "NumberOfCompletedSuboperations" in status:
+                report.completed_on_peer = int(status.NumberOfCompletedSuboperations)
+    report.final_status = final
     # 0xB000 (some sub-operations failed) shows in `missing`; other non-success codes are failures
     if final is not None and final not in (0x0000, 0xB000, 0xFF00, 0xFF01):
         report.problem = f"node {node.name!r} ended {report.method} with status 0x{final:04X}"
+        report.problem_kind = kinds.FAILED
 
 
 def _collect_failed(report: RetrieveReport, status: Dataset, response: Dataset | None) -> None:
@@ -560,6 +651,56 @@ def _move(
             listener.stop()
         else:
             _received_by_running_listener(store_dir, report, started)
+    _explain_move(report, ae_title, port, own_listener=listener is not None)
+
+
+# C-MOVE statuses that mean the node could not send to the move destination (PS3.4 C.4.2.1.5)
+MOVE_DESTINATION_UNKNOWN = 0xA801
+MOVE_FAILURES = {
+    0xA801: "move destination unknown",
+    0xA701: "out of resources (number of matches)",
+    0xA702: "out of resources (sub-operations)",
+    0xA900: "identifier does not match the SOP class",
+}
+
+
+def _explain_move(report: RetrieveReport, ae_title: str, port: int, own_listener: bool) -> None:
+    """Say why a C-MOVE brought less than the node says it sent: the node cannot reach us, or
+    the objects went to a listener on this port that stores somewhere else."""
+    status = report.final_status
+    if report.problem_kind == kinds.FAILED and status is not None:
+        meaning = MOVE_FAILURES.get(status) or (
+            "unable to process" if 0xC000 <= status <= 0xCFFF else "failure"
+        )
+        if status == MOVE_DESTINATION_UNKNOWN:
+            hint = f"the node does not know our AE title {ae_title!r} as a C-MOVE destination"
+        else:
+            hint = "the node could not send the objects to us"
+        report.problem = (
+            f"{report.problem} ({meaning}): {hint}; it must know AE title {ae_title!r} at this "
+            f"computer's address, port {port} (our listener port, --port)"
+        )
+        report.problem_kind = kinds.MOVE_FAILED
+        return
+    done = report.completed_on_peer
+    if report.problem or not done or len(report.received) >= min(done, len(report.expected)):
+        return
+    arrived = "none" if not report.received else f"only {len(report.received)}"
+    if own_listener:
+        where = (
+            f"the node sent them elsewhere: it must know AE title {ae_title!r} at this "
+            f"computer's address, port {port}"
+        )
+    else:
+        where = (
+            f"port {port} is in use by another program or by a listener that stores into "
+            "another store: stop it, or use another --port that the node knows for us"
+        )
+    report.problem = (
+        f"the node reports {done} sub-operation(s) completed but {arrived} arrived in this "
+        f"store; {where}"
+    )
+    report.problem_kind = kinds.ARRIVED_ELSEWHERE
 
 
 def _received_by_running_listener(store_dir: Path, report: RetrieveReport, started: float) -> None:
@@ -581,12 +722,16 @@ class SendReport:
     node: str
     sent: list[str] = field(default_factory=list)  # files sent
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # unusable in the store
+    replacements: dict[str, list[str]] = field(default_factory=dict)  # de-identified UIDs
 
     def to_dict(self) -> dict:
         return {
             "node": self.node,
             "sent": len(self.sent),
             "failed": [{"file": f, "reason": r} for f, r in self.failed],
+            "left_out": [{"file": f, "reason": r} for f, r in self.left_out],
+            "deidentified_as": self.replacements,
         }
 
 
