@@ -101,7 +101,7 @@ def test_run_json_and_dicom_name_the_weights_by_absolute_path_and_sha256(
 def test_run_json_records_both_plugin_api_versions(installed, store, ct_series, tmp_path) -> None:
     assert run(store, "sample.weights", tmp_path / "o", "--series", ct_series.series_id) == 0
     versions = json.loads((tmp_path / "o" / "run.json").read_text())["versions"]
-    assert versions["plugin_api"] == "1.1"  # what this workstation implements
+    assert versions["plugin_api"] == "1.2"  # what this workstation implements
     assert versions["plugin_api_declared"] == "1.0"  # what the plugin was written for
 
 

@@ -2,7 +2,10 @@
 
 Listing reads declarations only (no analysis code, torch or monai is imported). `run` prints
 progress on stderr and results on stdout; its exit code says how the run ended:
-0 succeeded, 1 failed, 2 refused or bad arguments, 124 timed out, 130 cancelled.
+0 succeeded, 1 failed, 2 refused or bad arguments, 124 timed out, 130 cancelled. A failure the
+user can act on (an untrusted bundle, weights that do not fit, a series of another modality) is
+one `workstation: error:` line; a traceback is printed only for an unexpected error (or with
+--traceback), and is always kept in the run record (`workstation runs`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from workstation.commands.common import CtrlC, fail, print_json, store_dir
@@ -70,7 +74,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N or mps"
     )
-    run.add_argument("--isolated", action="store_true", help="run in a separate worker process")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--isolated",
+        action="store_const",
+        const=True,
+        dest="isolated",
+        help="run in a separate worker process (the default when --weights is a bundle folder)",
+    )
+    mode.add_argument(
+        "--in-process",
+        action="store_const",
+        const=False,
+        dest="isolated",
+        help="run in this process, even with a bundle folder as --weights",
+    )
     run.add_argument(
         "--timeout",
         type=float,
@@ -85,6 +103,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--json", action="store_true", help="print the outcome as JSON on stdout")
+    run.add_argument(
+        "--traceback",
+        action="store_true",
+        help="also print the traceback of an error meant for the user (unexpected errors "
+        "always print theirs; `workstation runs` keeps both)",
+    )
     run.set_defaults(func=_run)
 
 
@@ -113,6 +137,8 @@ def _list(args: argparse.Namespace) -> int:
         status = entry.status if entry.status == "ok" else f"{entry.status}: {entry.error}"
         print(f"{entry.id}  {entry.spec.version}  [{status}]  {entry.spec.title}  ({dist})")
         inputs = ", ".join(kind.value for kind in entry.spec.inputs)
+        if entry.spec.modalities:
+            inputs += f" ({', '.join(entry.spec.modalities)})"
         returns = ", ".join(entry.spec.returns)
         print(f"    inputs: {inputs}; returns: {returns}; device: {entry.spec.device}")
         for p in entry.spec.parameters:
@@ -219,19 +245,43 @@ def _run(args: argparse.Namespace) -> int:
     else:
         for result in outcome.results:
             print(result.summary())
-        for output in outcome.outputs:
-            print(f"wrote {getattr(output, 'path', output)}")
+        for line in wrote_lines(outcome.outputs, args.out):
+            print(line)
     if outcome.ok:
         print(outcome.message(), file=sys.stderr)
         if outcome.error:  # written but not indexed
             print(f"workstation: warning: {outcome.error}", file=sys.stderr)
         return 0
-    if outcome.traceback:
+    if outcome.traceback and (args.traceback or not outcome.user_facing):
         print(outcome.traceback.rstrip(), file=sys.stderr)
     code = EXIT_CODES[outcome.outcome]
     if outcome.outcome == "cancelled" and cancel.is_set():
         return fail(f"{outcome.analysis_id} cancelled (run {outcome.run_id} recorded)", code)
     return fail(f"{outcome.analysis_id} {outcome.outcome}: {outcome.error}", code)
+
+
+def wrote_lines(outputs: list[Any], out_dir: str | os.PathLike[str]) -> list[str]:
+    """One "wrote" line per file, except a DICOM series' files in their own folder below
+    `out_dir`: one line for the folder, `wrote DIR/ (48 DICOM files)`, where its first file
+    was."""
+    from workstation.plugins.runner import output_path
+
+    top = Path(out_dir)
+    paths = [output_path(o) or Path(str(o)) for o in outputs]
+    folders: dict[Path, int] = {}
+    for path in paths:
+        if path.suffix.lower() == ".dcm" and path.parent != top:
+            folders[path.parent] = folders.get(path.parent, 0) + 1
+    lines, shown = [], set()
+    for path in paths:
+        folder = path.parent
+        if folders.get(folder, 0) > 1 and path.suffix.lower() == ".dcm":
+            if folder not in shown:
+                shown.add(folder)
+                lines.append(f"wrote {folder}{os.sep} ({folders[folder]} DICOM files)")
+            continue
+        lines.append(f"wrote {path}")
+    return lines
 
 
 def _parse_params(items: list[str]) -> tuple[dict[str, str], str | None]:
@@ -260,6 +310,8 @@ def _outcome_dict(outcome: Any) -> dict[str, Any]:
         "results": [r.summary() for r in outcome.results],
         "outputs": [output_to_dict(o) for o in outcome.outputs],
         "out_dir": outcome.out_dir,
+        "mode": outcome.mode,
+        "notes": list(outcome.notes),
     }
 
 

@@ -3,13 +3,17 @@ it names the bundle or file, what is wrong and what to do, never a traceback fro
 
 from __future__ import annotations
 
-
-class ModelError(Exception):
-    """Base class: a model (bundle or checkpoint) could not be used."""
+from workstation.plugins.errors import RunRefused, UserFacingError
 
 
-class UntrustedModel(ModelError):
+class ModelError(UserFacingError):
+    """Base class: a model (bundle or checkpoint) could not be used. A `UserFacingError`: a run
+    that raises it fails with its message alone, no traceback shown."""
+
+
+class UntrustedModel(ModelError, RunRefused):
     """The bundle or checkpoint is not trusted (unknown, or a file changed since it was trusted).
+    A `RunRefused`: nothing from the model ran, so the run is refused (exit code 2).
 
     `review` lists what the bundle would execute once loaded, so the user can check it first."""
 

@@ -5,12 +5,20 @@ components, `scripts/`), and unpickling a checkpoint can too. So the host loads 
 has trusted with ``workstation models trust PATH``: that records the content hash of every file
 (see `hashing`). Any later change to any file voids the trust, and the refusal names the file.
 Checking trust never executes anything from the bundle.
+
+Which store: the one a helper is given as `store_dir`; else, inside an analysis run, the run's
+store (the host sets it around the run with `store_for_run`, so `workstation --store DIR run`
+checks trust in DIR without the plugin passing it); else the default store.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,15 +109,46 @@ def _bundle_identity(path: Path) -> tuple[str, str]:
     return path.name, ""
 
 
+_RUN_STORE: ContextVar[Path | None] = ContextVar("workstation_models_run_store", default=None)
+
+
+@contextmanager
+def store_for_run(store_dir: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Inside the block (in this thread or task), helpers given no `store_dir` check trust in
+    `store_dir` (None: the default store). The plugin host wraps every analysis run in it."""
+    token = _RUN_STORE.set(Path(store_dir).expanduser() if store_dir else None)
+    try:
+        yield
+    finally:
+        _RUN_STORE.reset(token)
+
+
+def models_store_dir(store_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The store trust is checked in: `store_dir` when given, else the running analysis's
+    store (`store_for_run`), else the default store."""
+    if store_dir:
+        return resolve_store_dir(store_dir)
+    return _RUN_STORE.get() or default_store_dir()
+
+
 def _store(store_dir: str | Path | None) -> Path:
-    return resolve_store_dir(store_dir)
+    return models_store_dir(store_dir)
 
 
 def trust_command(path: Path, store_dir: str | Path | None = None) -> str:
-    """The exact command that trusts `path` (with --store when it is not the default store)."""
+    """The exact command that trusts `path` in the store in use (`models_store_dir`), with
+    --store when that is not the default store."""
     store = _store(store_dir)
-    store_flag = "" if store == default_store_dir() else f"--store {shlex.quote(str(store))} "
+    default = _same_path(store, default_store_dir())
+    store_flag = "" if default else f"--store {shlex.quote(str(store.absolute()))} "
     return f"workstation {store_flag}models trust {shlex.quote(str(path))}"
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.expanduser().resolve() == b.expanduser().resolve()
+    except OSError:
+        return a == b
 
 
 def trust(path: str | Path, store_dir: str | Path | None = None) -> TrustStatus:

@@ -42,6 +42,7 @@ from workstation.plugins.declarations import (
     ParameterError,
     ReaderSpec,
 )
+from workstation.plugins.errors import InputRefused, RunRefused, UserFacingError
 from workstation.plugins.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from workstation.plugins.training import (
     REFUSED_CHECKPOINT_EXISTS,
@@ -70,8 +71,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time they load
         ModelCache,
         ModelError,
         ModelKey,
+        PreprocessedSeries,
+        SourceGridPrediction,
         TrustStatus,
         UntrustedModel,
+        WindowSettings,
         autocast_context,
         cached_model,
         fallback_plan,
@@ -83,8 +87,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time they load
         load_checkpoint,
         load_model,
         model_cache,
+        postprocess_to_source,
         prefers_channels_last,
         prepare_network,
+        preprocess_series,
         read_checkpoint_config,
         read_metadata,
         require_trusted,
@@ -97,6 +103,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time they load
         trust_status,
         version_warnings,
         weights_signature,
+        window_settings,
     )
 
 __all__ = [
@@ -129,6 +136,7 @@ __all__ = [
     "HeatMap",
     "InferenceCancelled",
     "InputKind",
+    "InputRefused",
     "Label",
     "LabelMap",
     "LoadedBundle",
@@ -140,17 +148,22 @@ __all__ = [
     "Parameter",
     "ParameterError",
     "PatientRef",
+    "PreprocessedSeries",
     "ReaderSpec",
     "Report",
     "Result",
     "RunContext",
+    "RunRefused",
     "SeriesRef",
+    "SourceGridPrediction",
     "TimeSeries",
     "TrainContext",
     "TrainingRefused",
     "TrustStatus",
     "UntrustedModel",
+    "UserFacingError",
     "Volume",
+    "WindowSettings",
     "autocast_context",
     "cached_model",
     "fallback_plan",
@@ -163,8 +176,10 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "model_cache",
+    "postprocess_to_source",
     "prefers_channels_last",
     "prepare_network",
+    "preprocess_series",
     "read_checkpoint_config",
     "read_metadata",
     "require_trusted",
@@ -177,6 +192,7 @@ __all__ = [
     "trust_status",
     "version_warnings",
     "weights_signature",
+    "window_settings",
 ]
 
 # Names of __all__ not defined above: the `workstation.models` helpers, served by `__getattr__`.

@@ -90,7 +90,10 @@ class RunContext:
       log patient data;
     - `scratch_dir`: an empty folder for this run, deleted afterwards;
     - `weights`: the resolved weights path (None if the analysis declares none);
-    - `seed`: already applied to `random`, numpy and (when imported) torch.
+    - `seed`: already applied to `random`, numpy and (when imported) torch;
+    - `store_dir`: the store this run uses (`workstation --store DIR`; None: the default store).
+      The model helpers already check trust there when given no `store_dir`; pass it yourself
+      only from threads the analysis starts, or to show it.
     """
 
     analysis_id: str
@@ -104,6 +107,7 @@ class RunContext:
     on_log: LogCallback | None = None
     cancel_flag: CancelFlag | None = None
     deadline: float | None = None  # time.monotonic() value
+    store_dir: Path | None = None
     logger: logging.Logger = field(init=False)
 
     def __post_init__(self) -> None:

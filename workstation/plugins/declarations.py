@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from workstation.core.results import RESULT_TYPES
+from workstation.plugins.errors import RunRefused
 
 PARAMETER_TYPES = ("int", "float", "bool", "choice", "str")
 DEVICES = ("cpu", "prefers_gpu", "needs_gpu")
 _ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_MODALITY = re.compile(r"^[A-Z][A-Z0-9]{0,15}$")  # a DICOM Modality code: CT, MR, PT, US, ...
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
 
@@ -35,8 +37,9 @@ class DeclarationError(ValueError):
     """A declaration is malformed; the message names the analysis/reader and the field."""
 
 
-class ParameterError(ValueError):
-    """A parameter value the user gave cannot be used; the message names the parameter."""
+class ParameterError(RunRefused, ValueError):
+    """A parameter value the user gave cannot be used; the message names the parameter. Raised
+    by the host before the run, or by an analysis itself: either way the run is refused."""
 
 
 class InputKind(enum.StrEnum):
@@ -160,6 +163,9 @@ class AnalysisSpec:
     - `device`: "cpu" (never touches a GPU), "prefers_gpu" or "needs_gpu" (refused without one).
     - `weights`: a file/folder path, or "package:relative/path" inside an installed package.
     - `timeout`: default time limit in seconds (None = no limit); the user may override it.
+    - `modalities`: the DICOM modalities (e.g. ("CT",) or ("CT", "MR")) of the image series
+      it is made for; the host refuses a series of another modality before the run. Empty:
+      any modality. A series whose modality is unknown (a NIfTI file) runs, with a warning.
     - `inputs_optional`: the analysis also runs with none of its `inputs` given (a generator
       that may take a series to match but needs none).
     - `train_entry`: "module:function" run by ``workstation train`` as
@@ -180,6 +186,7 @@ class AnalysisSpec:
     timeout: float | None = 600.0
     inputs_optional: bool = False
     train_entry: str | None = None
+    modalities: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"analysis {self.id!r}"
@@ -220,6 +227,18 @@ class AnalysisSpec:
             )
         if self.timeout is not None and self.timeout <= 0:
             raise DeclarationError(f"{where}: timeout must be positive seconds or None")
+        modalities = tuple(str(m).strip().upper() for m in _as_tuple(self.modalities))
+        bad = [m for m in modalities if not _MODALITY.match(m)]
+        if bad:
+            raise DeclarationError(
+                f"{where}: modalities {bad} are not DICOM modality codes such as 'CT' or 'MR'"
+            )
+        object.__setattr__(self, "modalities", modalities)
+
+    def takes_modality(self, modality: str | None) -> bool:
+        """Whether a series of `modality` is what this analysis is made for; an unknown
+        modality ("" or None) is not refused."""
+        return not self.modalities or not modality or modality.upper() in self.modalities
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -263,6 +282,7 @@ class AnalysisSpec:
             "entry": self.entry,
             "inputs_optional": self.inputs_optional,
             "train_entry": self.train_entry,
+            "modalities": list(self.modalities),
         }
 
 

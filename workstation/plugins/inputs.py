@@ -12,10 +12,11 @@ from typing import Any
 from workstation.core.volume import Volume
 from workstation.plugins.context import AnalysisInputs
 from workstation.plugins.declarations import resolve_entry
+from workstation.plugins.errors import UserFacingError
 from workstation.plugins.manager import Registry
 
 
-class InputProblem(ValueError):
+class InputProblem(UserFacingError, ValueError):
     """The input could not be loaded; the message names the series, file or patient."""
 
 

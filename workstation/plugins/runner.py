@@ -6,13 +6,19 @@ may be called from any thread (the GUI calls it from a QThread, with progress an
 callbacks; those callbacks run on the calling thread in isolated mode and on a runner thread
 in-process). In-process runs are for tests and trusted quick analyses: a time-out or cancel
 there is cooperative. Isolated runs (the GUI's choice) happen in a warm worker process that is
-killed on time-out or an ignored cancel.
+killed on time-out or an ignored cancel. A run on a bundle folder the user chose as weights
+is isolated unless the caller asked for in-process explicitly: loading a bundle runs its code.
+
+An analysis that raises a `UserFacingError` (the model helpers' `ModelError`s, `InputRefused`,
+`ParameterError`) ends with that message alone (`RunOutcome.user_facing`); a `RunRefused` among
+them is a refusal. Warnings logged during the run are kept in `RunOutcome.notes` and run.json.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import math
 import os
 import shutil
@@ -38,14 +44,15 @@ from workstation.plugins.context import (
     ProgressCallback,
 )
 from workstation.plugins.declarations import (
+    AnalysisSpec,
     InputKind,
-    ParameterError,
     check_user_weights,
     is_package_resource,
     resolve_weights,
     weights_sha256,
 )
 from workstation.plugins.devices import DEFAULT_SLOTS, DeviceUnavailable, Slots, select_device
+from workstation.plugins.errors import InputRefused, RunRefused
 from workstation.plugins.manager import AnalysisEntry, Registry, load_registry
 from workstation.plugins.run_store import RunRecord, RunStore
 from workstation.plugins.version import API_VERSION
@@ -58,6 +65,7 @@ from workstation.plugins.worker import (
     IsolatedWorker,
     Job,
     JobOutcome,
+    failure_outcome,
     run_job,
 )
 
@@ -87,7 +95,11 @@ class CancelToken:
 @dataclass
 class RunOutcome:
     """What happened. `results` are set when `outcome == "succeeded"`; `outputs` are the files
-    written (`OutputFile`s from workstation.outputs) when an output folder was given."""
+    written (`OutputFile`s from workstation.outputs) when an output folder was given.
+    `user_facing`: `error` is meant for the user as it is (a refusal, or a `UserFacingError` the
+    analysis raised), so `traceback` (kept for the run record) need not be shown. `notes`: the
+    warnings logged during the run (also in run.json's "notes"). `mode`: "isolated" or
+    "in-process", as it ran."""
 
     run_id: str
     analysis_id: str
@@ -106,6 +118,9 @@ class RunOutcome:
     indexed: list[str] = field(default_factory=list)
     weights: str | None = None
     demo_weights: bool = False
+    user_facing: bool = False
+    notes: list[str] = field(default_factory=list)
+    mode: str = ""
 
     @property
     def ok(self) -> bool:
@@ -121,7 +136,10 @@ class RunOutcome:
 class Runner:
     """Runs analyses from a `Registry`; keeps one warm isolated worker per concurrent job.
 
-    `store_dir`: where run records go (None: not recorded). `isolated`: the default mode.
+    `store_dir`: where run records go (None: not recorded), and the store the model helpers
+    check trust in during a run, unless `trust_store_dir` names another (both None: the default
+    store). `isolated`: the default mode; None (the default) runs in-process, except a run
+    whose user-chosen weights are a bundle folder, which is isolated.
     Use as a context manager, or call `close()`, to stop the worker processes.
     """
 
@@ -130,12 +148,14 @@ class Runner:
         registry: Registry | None = None,
         *,
         store_dir: str | os.PathLike[str] | None = None,
-        isolated: bool = False,
+        isolated: bool | None = None,
         slots: Slots | None = None,
         cancel_grace_s: float = 5.0,
+        trust_store_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.registry = registry if registry is not None else load_registry()
         self.store_dir = Path(store_dir) if store_dir is not None else None
+        self.trust_store_dir = Path(trust_store_dir) if trust_store_dir is not None else None
         self.isolated = isolated
         self.slots = slots or DEFAULT_SLOTS
         self.cancel_grace_s = cancel_grace_s
@@ -167,11 +187,15 @@ class Runner:
     ) -> RunOutcome:
         """Run `analysis_id` once. Raises `UnknownAnalysis` for an id no plugin declares; every
         other problem is in the returned outcome (and the run record). `run_id` (from
-        `new_run_id()`) lets the caller know the run's id before it starts."""
+        `new_run_id()`) lets the caller know the run's id before it starts. `isolated`: True or
+        False as asked; None: the runner's `isolated`, and when that is None too, isolated
+        exactly when `weights` is a bundle folder."""
         entry = self.registry.analysis(analysis_id)
         spec = entry.spec
         inputs = inputs or AnalysisInputs()
-        isolated = self.isolated if isolated is None else isolated
+        isolated = self._choose_isolation(isolated, weights)
+        notes: list[str] = []
+        on_log = _keeping_warnings(on_log, notes)
         limit = spec.timeout if timeout is None else timeout
         if limit is not None and (math.isinf(limit) or limit <= 0):
             limit = None
@@ -184,6 +208,8 @@ class Runner:
             inputs=inputs.describe(),
             started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
             out_dir=str(out_dir) if out_dir is not None else None,
+            notes=notes,
+            mode="isolated" if isolated else "in-process",
         )
         clock = time.perf_counter()
         record = self._open_record(entry, outcome, isolated)
@@ -191,6 +217,10 @@ class Runner:
             try:
                 outcome.params = spec.coerce_parameters(params)
                 _check_inputs(entry, inputs)
+                note = _check_modality(spec, inputs)
+                if note:
+                    notes.append(note)
+                    on_log(logging.INFO, note)
                 probe = self._probe_worker_gpus if isolated else None
                 outcome.device = select_device(spec.id, spec.device, device, probe=probe)
                 weights_path = resolve_weights(weights if weights is not None else spec.weights)
@@ -202,8 +232,9 @@ class Runner:
                     if weights is None  # the declared weights themselves: no second look-up
                     else _uses_shipped_weights(spec.weights, weights_path)
                 )
-            except (ParameterError, DeviceUnavailable, MissingInput, WorkerProblem) as error:
+            except (RunRefused, DeviceUnavailable, MissingInput, WorkerProblem) as error:
                 outcome.error = str(error)
+                outcome.user_facing = True
                 return outcome
             self._save(record, outcome, clock)
             job = Job(
@@ -217,6 +248,7 @@ class Runner:
                 weights=str(weights_path) if weights_path else None,
                 seed=seed,
                 timeout=limit,
+                store_dir=_text_path(self.trust_store_dir or self.store_dir),
             )
             outcome.outcome = FAILED  # until the job says otherwise
             try:
@@ -229,6 +261,7 @@ class Runner:
                 )
             outcome.outcome, outcome.results = result.status, result.results
             outcome.error, outcome.traceback = result.error, result.traceback
+            outcome.user_facing = result.user_facing
             outcome.duration_s = time.perf_counter() - clock
             if outcome.ok and out_dir is not None:
                 self._write_outputs(entry, outcome, inputs, Path(out_dir), isolated, seed)
@@ -236,6 +269,15 @@ class Runner:
         finally:
             outcome.duration_s = time.perf_counter() - clock
             self._save(record, outcome, clock, final=True)
+
+    def _choose_isolation(self, asked: bool | None, weights: str | os.PathLike[str] | None) -> bool:
+        """As asked (the call, else the runner); when neither said, isolated exactly for a
+        bundle folder the user chose: loading it runs the bundle's code and its `scripts/`."""
+        if asked is None:
+            asked = self.isolated
+        if asked is None:
+            return weights is not None and _is_bundle_folder(weights)
+        return bool(asked)
 
     _stopped_at: float | None = None  # when stop_now() was last called (time.monotonic())
 
@@ -295,11 +337,7 @@ class Runner:
             except Cancelled as error:
                 box["outcome"] = JobOutcome(CANCELLED, error=str(error))
             except BaseException as error:
-                box["outcome"] = JobOutcome(
-                    FAILED,
-                    error=f"{type(error).__name__}: {error}",
-                    traceback=traceback.format_exc(),
-                )
+                box["outcome"] = failure_outcome(error, traceback.format_exc())
 
         thread = self._take_analysis_thread()
         started = time.monotonic()
@@ -323,6 +361,10 @@ class Runner:
         with self._workers_lock:
             self._idle_threads.append(thread)
         result = box["outcome"]
+        user_cancelled = cancel is not None and cancel.is_set()
+        if stop_reason is None and result.status == CANCELLED and limit and not user_cancelled:
+            # it stopped itself at its deadline (ctx.check_cancelled) before this loop looked
+            return JobOutcome(TIMED_OUT, error=_stop_message(TIMED_OUT, limit))
         if stop_reason is not None:  # whatever it raised once asked to stop (its own cancel error)
             raised = f" ({result.error})" if result.status == FAILED else ""  # kept, with its trace
             message = _stop_message(stop_reason, limit) + raised
@@ -402,6 +444,8 @@ class Runner:
         if not (out_dir / "run.json").exists():
             manifest = {**run_info, "outputs": [output_to_dict(o) for o in outcome.outputs]}
             (out_dir / "run.json").write_text(json.dumps(manifest, indent=2, default=str))
+        if outcome.notes:
+            _add_run_notes(out_dir / "run.json", outcome)
         if self.store_dir is not None:
             self._index_dicom_outputs(outcome)
 
@@ -465,6 +509,78 @@ class WorkerProblem(RuntimeError):
 
 class MissingInput(ValueError):
     """The analysis needs an input the user did not give."""
+
+
+def input_modality(inputs: AnalysisInputs) -> str:
+    """The input series' DICOM modality ("CT", "MR", ...), or "" when it is not known (a file
+    a reader plugin read without saying)."""
+    volume = inputs.volume
+    for ref in (inputs.series, volume.source if volume is not None else None):
+        if ref is not None and getattr(ref, "modality", ""):
+            return str(ref.modality).upper()
+    if volume is not None:
+        return str(volume.metadata.get("modality") or "").upper()
+    return ""
+
+
+def describe_input(inputs: AnalysisInputs) -> str:
+    """How the message names the input: "series UID (path)", "series UID" or "PATH"."""
+    series = inputs.series or (inputs.volume.source if inputs.volume is not None else None)
+    uid = series.stack_id if series is not None else ""
+    if uid and inputs.source_path:
+        return f"series {uid} ({inputs.source_path})"
+    if uid:
+        return f"series {uid}"
+    return inputs.source_path or "the input series"
+
+
+def _check_modality(spec: AnalysisSpec, inputs: AnalysisInputs) -> str | None:
+    """Refuse (`InputRefused`) a series of a modality the analysis is not made for, before any
+    work. An unknown modality runs: the note returned says so."""
+    if not spec.modalities or inputs.volume is None:
+        return None
+    takes = " or ".join(spec.modalities)
+    modality = input_modality(inputs)
+    if not modality:
+        return (
+            f"the modality of {describe_input(inputs)} is not known; {spec.id} is made for "
+            f"{takes} series"
+        )
+    if not spec.takes_modality(modality):
+        raise InputRefused(
+            f"{spec.id} is made for {takes} series; {describe_input(inputs)} is {modality}. "
+            f"Choose a {takes} series."
+        )
+    return None
+
+
+def _keeping_warnings(on_log: LogCallback | None, notes: list[str]) -> LogCallback:
+    """`on_log`, also keeping every warning once in `notes`."""
+
+    def log(level: int, message: str) -> None:
+        if level >= logging.WARNING and message not in notes:
+            notes.append(message)
+        if on_log is not None:
+            on_log(level, message)
+
+    return log
+
+
+def _add_run_notes(manifest_path: Path, outcome: RunOutcome) -> None:
+    """Append the run's notes to run.json's "notes" (after the writers' own) and refresh the
+    manifest's entry among the outputs (its size and sha256 changed)."""
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        kept = list(manifest.get("notes") or [])
+        manifest["notes"] = kept + [n for n in outcome.notes if n not in kept]
+        manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", "utf-8")
+    except (OSError, ValueError) as error:
+        outcome.error = f"notes not added to {manifest_path}: {error}"
+        return
+    for index, output in enumerate(outcome.outputs):
+        if output_path(output) == manifest_path and hasattr(type(output), "of"):
+            kind = getattr(output, "kind", "manifest")
+            outcome.outputs[index] = type(output).of(manifest_path, kind)
 
 
 def _check_inputs(entry: AnalysisEntry, inputs: AnalysisInputs) -> None:
@@ -538,6 +654,17 @@ def output_to_dict(output: Any) -> dict[str, Any]:
             for name, value in vars(output).items()
         }
     return {"path": str(output)}
+
+
+def _is_bundle_folder(weights: str | os.PathLike[str]) -> bool:
+    try:
+        return resolve_weights(weights).is_dir()
+    except Exception:  # the run refuses weights it cannot find, with its own message
+        return False
+
+
+def _text_path(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
 
 
 def _is_dicom(path: Path) -> bool:

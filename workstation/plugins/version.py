@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 # 1.1 added AnalysisSpec.train_entry / inputs_optional and TrainContext (`workstation train`).
-API_VERSION = "1.1"
+# 1.2 added AnalysisSpec.modalities, RunContext.store_dir and the errors UserFacingError,
+# RunRefused and InputRefused.
+API_VERSION = "1.2"
 API_VERSION_ATTRIBUTE = "WORKSTATION_PLUGIN_API"
-MINOR_ADDITIONS = {1: "AnalysisSpec.train_entry, inputs_optional or TrainContext"}
+MINOR_ADDITIONS = {
+    1: "AnalysisSpec.train_entry, inputs_optional or TrainContext",
+    2: "AnalysisSpec.modalities, RunContext.store_dir, UserFacingError, RunRefused or InputRefused",
+}
 """What each minor version of the 1.x API added: a plugin that uses none of it declares "1.0"."""
 
 

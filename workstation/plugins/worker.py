@@ -39,6 +39,8 @@ from workstation.plugins.context import (
     apply_seed,
 )
 from workstation.plugins.declarations import resolve_entry
+from workstation.plugins.errors import RunRefused, UserFacingError
+from workstation.plugins.run_scope import analysis_scope
 
 SUCCEEDED, FAILED, CANCELLED, TIMED_OUT, REFUSED = (
     "succeeded",
@@ -67,14 +69,31 @@ class Job:
     weights: str | None = None
     seed: int = 0
     timeout: float | None = None
+    store_dir: str | None = None  # the run's store (trust is checked there); None: the default
 
 
 @dataclass
 class JobOutcome:
+    """How a job ended. `user_facing`: `error` is a message meant for the user as it is (the
+    analysis raised a `UserFacingError`), so the traceback is kept but not shown."""
+
     status: str
     results: list[Result] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
+    user_facing: bool = False
+
+
+def failure_outcome(error: BaseException, trace: str | None) -> JobOutcome:
+    """What an exception from an analysis means: a `RunRefused` is a refusal and a
+    `UserFacingError` a failure, each with its message alone; anything else is unexpected and
+    keeps its type in the message. The traceback is kept in every case, for the run record."""
+    if isinstance(error, UserFacingError):
+        status = REFUSED if isinstance(error, RunRefused) else FAILED
+        return JobOutcome(
+            status, error=str(error) or type(error).__name__, traceback=trace, user_facing=True
+        )
+    return JobOutcome(FAILED, error=f"{type(error).__name__}: {error}", traceback=trace)
 
 
 def run_job(
@@ -85,22 +104,24 @@ def run_job(
 ) -> list[Result]:
     """Import the entry, call it with a fresh `RunContext` and return its checked results."""
     function = resolve_entry(job.entry)
-    deadline = time.monotonic() + job.timeout if job.timeout else None
-    ctx = RunContext(
-        analysis_id=job.analysis_id,
-        params=dict(job.params),
-        inputs=job.inputs,
-        device=job.device,
-        scratch_dir=Path(job.scratch_dir),
-        weights=Path(job.weights) if job.weights else None,
-        seed=job.seed,
-        on_progress=on_progress,
-        on_log=on_log,
-        cancel_flag=cancel_flag,
-        deadline=deadline,
-    )
-    apply_seed(job.seed)
-    returned = function(ctx)
+    with analysis_scope(job.store_dir, on_log):  # set up before the clock starts
+        deadline = time.monotonic() + job.timeout if job.timeout else None
+        ctx = RunContext(
+            analysis_id=job.analysis_id,
+            params=dict(job.params),
+            inputs=job.inputs,
+            device=job.device,
+            scratch_dir=Path(job.scratch_dir),
+            weights=Path(job.weights) if job.weights else None,
+            seed=job.seed,
+            on_progress=on_progress,
+            on_log=on_log,
+            cancel_flag=cancel_flag,
+            deadline=deadline,
+            store_dir=Path(job.store_dir) if job.store_dir else None,
+        )
+        apply_seed(job.seed)
+        returned = function(ctx)
     return check_results(job, returned, warn=ctx.logger.warning)
 
 
@@ -291,7 +312,8 @@ def _worker_main(conn: Any, cancel_event: Any) -> None:  # pragma: no cover - ru
             send("error", CANCELLED, str(error), None)
             continue
         except BaseException as error:
-            send("error", FAILED, f"{type(error).__name__}: {error}", traceback.format_exc())
+            failed = failure_outcome(error, traceback.format_exc())
+            send("error", failed.status, failed.error, failed.traceback, failed.user_facing)
             continue
         try:
             send("done", *pack(results))
@@ -388,6 +410,7 @@ class IsolatedWorker:
                         return JobOutcome(FAILED, error=f"results could not be received: {error}")
                 elif kind == "error":
                     status, text, trace = message[1], message[2], message[3]
+                    user_facing = len(message) > 4 and bool(message[4])
                     if status == FAILED and cancel_sent is not None:
                         # raised once the worker was asked to stop (a library's own "cancelled"
                         # error); its message and traceback stay, in case it was a real crash
@@ -397,7 +420,8 @@ class IsolatedWorker:
                         # the analysis stopped itself at its deadline (ctx.check_cancelled)
                         status = TIMED_OUT
                         text = f"timed out after {_seconds(job.timeout)} s"
-                    return JobOutcome(status, error=text, traceback=trace)
+                    user_facing = user_facing and status in (FAILED, REFUSED)
+                    return JobOutcome(status, error=text, traceback=trace, user_facing=user_facing)
                 continue
             if not self._process.is_alive():
                 self._process.join(0.5)
