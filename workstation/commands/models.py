@@ -41,8 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _trust(args: argparse.Namespace) -> int:
     from workstation.models import ModelError, review_bundle, trust
+    from workstation.models.trustable import check_trustable
 
     try:
+        check_trustable(args.path)  # refuses empty folders, plain weights, unreadable files
         review = review_bundle(args.path)
         status = trust(args.path, store_dir(args))
     except ModelError as error:

@@ -20,6 +20,14 @@ Keeping a loaded model for the next run (see `cache`; the loader runs only on a 
 """
 
 from workstation.models.bundle import LoadedBundle, find_weights, load_bundle, load_model
+from workstation.models.bundle_transforms import (
+    PreprocessedSeries,
+    SourceGridPrediction,
+    WindowSettings,
+    postprocess_to_source,
+    preprocess_series,
+    window_settings,
+)
 from workstation.models.cache import (
     CacheStats,
     ModelCache,
@@ -79,8 +87,11 @@ __all__ = [
     "ModelCache",
     "ModelError",
     "ModelKey",
+    "PreprocessedSeries",
+    "SourceGridPrediction",
     "TrustStatus",
     "UntrustedModel",
+    "WindowSettings",
     "autocast_context",
     "cached_model",
     "fallback_plan",
@@ -92,8 +103,10 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "model_cache",
+    "postprocess_to_source",
     "prefers_channels_last",
     "prepare_network",
+    "preprocess_series",
     "read_checkpoint_config",
     "read_metadata",
     "require_trusted",
@@ -108,4 +121,5 @@ __all__ = [
     "untrust",
     "version_warnings",
     "weights_signature",
+    "window_settings",
 ]

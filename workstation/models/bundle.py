@@ -40,6 +40,7 @@ from workstation.models.metadata import (
     version_warnings,
 )
 from workstation.models.precision import as_device
+from workstation.models.quiet import library_messages_to_log
 from workstation.models.review import read_json
 from workstation.models.trust import canonical_path, require_trusted
 
@@ -153,7 +154,7 @@ def _root_cause(error: BaseException) -> str:
         text = " ".join(str(current).split()).replace(
             " set '_mode_=debug' to enter the debugging mode.", ""
         )
-        messages.append(f"{type(current).__name__}: {text[:300]}")
+        messages.append(f"{type(current).__name__}: {text[:300].rstrip('. ')}")
         current = current.__cause__ or current.__context__
     return messages[-1] if len(messages) == 1 else f"{messages[-1]} (while: {messages[0]})"
 
@@ -163,7 +164,7 @@ def _build(
 ) -> Any:
     scope = imports.scope() if imports is not None else _no_scope()
     try:
-        with scope:
+        with scope, library_messages_to_log():
             return parser.get_parsed_content(entry)
     except Exception as error:
         failing = _failing_entry(error, entry)
@@ -219,19 +220,20 @@ def load_bundle(
     scratch = Path(scratch_dir) if scratch_dir else Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     try:
         scratch.mkdir(parents=True, exist_ok=True)
-        loaded = _build_bundle(
-            bundle,
-            config_file,
-            meta,
-            weights_file,
-            weights,
-            warnings,
-            target,
-            scratch,
-            trusted_check,
-            store_dir,
-            num_workers,
-        )
+        with library_messages_to_log():
+            loaded = _build_bundle(
+                bundle,
+                config_file,
+                meta,
+                weights_file,
+                weights,
+                warnings,
+                target,
+                scratch,
+                trusted_check,
+                store_dir,
+                num_workers,
+            )
     except BaseException:
         if owned:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -62,7 +62,11 @@ def gradcam_map(
         for start in range(0, len(slices), batch_size):
             _check(cancelled)
             batch = torch.from_numpy(slices[start : start + batch_size, None]).to(device)
-            with torch.enable_grad():
+            with torch.enable_grad(), warnings.catch_warnings():
+                # torch notes that the input needs no gradient: true, and harmless for Grad-CAM
+                warnings.filterwarnings(
+                    "ignore", message="Full backward hook", category=UserWarning
+                )
                 raw = cam(batch, class_idx=target)[:, 0].detach().float().cpu().numpy()
             peak = raw.reshape(len(raw), -1).max(axis=1)
             scale = np.where(peak > 0, 1.0 / np.maximum(peak, 1e-12), 0.0)

@@ -10,7 +10,7 @@ from workstation.plugins.api import AnalysisSpec, InputKind, Parameter, hookimpl
 from workstation_monai_classification import __version__
 from workstation_monai_classification.config import ANALYSIS_ID, DEMO_WEIGHTS
 
-WORKSTATION_PLUGIN_API = "1.0"
+WORKSTATION_PLUGIN_API = "1.2"
 
 PARAMETERS = (
     Parameter(
@@ -65,9 +65,10 @@ def workstation_analyses() -> list[AnalysisSpec]:
                 "probabilities and, as their explanation, a Grad-CAM or occlusion-sensitivity "
                 "heat map on the series' own grid. The shipped demo weights were trained on "
                 "synthetic phantoms only. Weights: a checkpoint for this network or a MONAI "
-                "bundle folder."
+                "bundle folder, run with the bundle's own preprocessing."
             ),
             inputs=(InputKind.IMAGE_SERIES,),
+            modalities=("CT",),
             parameters=PARAMETERS,
             returns=("classification",),
             device="prefers_gpu",

@@ -44,4 +44,4 @@ def test_declares_modes_simulation_and_packaged_demo_weights(plugin_manager_fact
     assert weights.stat().st_size < 20 * 1024 * 1024
     card = (weights.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "Not for clinical use" in card and "PSNR" in card
-    assert plugin.WORKSTATION_PLUGIN_API == "1.0"
+    assert plugin.WORKSTATION_PLUGIN_API == "1.2"  # declares modalities

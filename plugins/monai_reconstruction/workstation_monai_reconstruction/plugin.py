@@ -10,7 +10,7 @@ from workstation.plugins.api import AnalysisSpec, InputKind, Parameter, hookimpl
 from workstation_monai_reconstruction import __version__
 from workstation_monai_reconstruction.config import ANALYSIS_ID, DEMO_WEIGHTS
 
-WORKSTATION_PLUGIN_API = "1.0"
+WORKSTATION_PLUGIN_API = "1.2"
 
 PARAMETERS = (
     Parameter(
@@ -88,9 +88,11 @@ def workstation_analyses() -> list[AnalysisSpec]:
                 "image refined, then made consistent with the sampled k-space). Returns the "
                 "restored series on the source grid, a difference map and, with 'simulate', "
                 "PSNR and SSIM against the original. The shipped demo weights were trained on "
-                "synthetic phantoms only. Weights: a checkpoint holding both networks."
+                "synthetic phantoms only. Weights: a checkpoint holding both networks (a MONAI "
+                "bundle folder is refused: its network has no way back to HU or MR signal)."
             ),
             inputs=(InputKind.IMAGE_SERIES,),
+            modalities=("CT", "MR"),
             parameters=PARAMETERS,
             returns=("derived_volume", "heat_map", "measurements"),
             device="prefers_gpu",

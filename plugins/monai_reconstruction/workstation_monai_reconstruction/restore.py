@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from workstation.models import (
+    BundleError,
     InferenceCancelled,
     cached_model,
     is_demo_weights,
@@ -33,8 +34,10 @@ from workstation.plugins.api import (
     Cancelled,
     DerivedVolume,
     HeatMap,
+    InputRefused,
     Measurements,
     RunContext,
+    RunRefused,
     Volume,
 )
 from workstation_monai_reconstruction import __version__
@@ -56,7 +59,17 @@ from workstation_monai_reconstruction.degrade import (
 from workstation_monai_reconstruction.network import build_networks
 
 MAX_WINDOW = 256
+MIN_SLICE_PIXELS = 2 * DIVISOR
+"""Smallest slice edge the networks can restore: their deepest layer needs at least 2 x 2
+pixels to normalise (a smaller slice is padded up to this window)."""
+AIR_HU = -1024.0
+"""The physical floor of CT numbers: restored CT is never darker than air."""
 Progress = Callable[[float], Any]
+
+
+class BundleNotSupported(BundleError, RunRefused):
+    """A MONAI bundle folder was given: this analysis needs its own pair of networks. A
+    refusal: nothing from the bundle ran."""
 
 
 def demo_weights_path() -> Path:
@@ -84,6 +97,8 @@ def load_reconstruction_model(
     """The checkpoint the user chose (both networks, keys `ct_denoise.*` and `mr_kspace.*`, as
     `train` writes it), or the shipped demo weights when `weights` is None."""
     path = Path(weights) if weights is not None else demo_weights_path()
+    if path.is_dir():
+        raise BundleNotSupported(bundle_refusal(path))
     config = (
         read_checkpoint_config(path, default_model_config())
         if path.is_file()
@@ -93,6 +108,50 @@ def load_reconstruction_model(
     loaded = load_model(path, device, network=networks, store_dir=store_dir).network
     demo = is_demo_weights(path, config, demo_weights_path())
     return ReconstructionModel(prepare_network(loaded, device, precision), config, path, demo)
+
+
+def bundle_refusal(path: Path) -> str:
+    """Why a MONAI bundle folder cannot restore here (read from metadata.json only: nothing in
+    the bundle runs, so it needs no trust to be refused)."""
+    from workstation.models import read_metadata
+
+    try:
+        meta = read_metadata(path)
+        name = f"'{meta.name}'{f' {meta.version}' if meta.version else ''} ({path})"
+    except Exception:  # not even a readable bundle: the path alone names it
+        name = str(path)
+    return (
+        f"the MONAI bundle {name} cannot be used by {ANALYSIS_ID}: this analysis needs its own "
+        f"two restoring networks, ct_denoise and mr_kspace (residual 2-D MONAI UNets taking CT "
+        f"as (HU + 1000) / 1000 and MR scaled per slice), in one checkpoint file as its "
+        f"training command writes it (python -m workstation_monai_reconstruction.train). A "
+        f"bundle's network works on its own preprocessed intensities, with no way back to HU "
+        f"or MR signal. Give such a checkpoint with --weights, or leave --weights out for the "
+        f"demo weights."
+    )
+
+
+def series_name(ctx: RunContext) -> str:
+    """How a message names the input: its description, series UID, or file."""
+    described = ctx.volume.metadata.get("series_description")
+    if described:
+        return str(described)
+    if ctx.series is not None:
+        return f"series {ctx.series.stack_id}"
+    source = getattr(ctx.inputs, "source_path", None)
+    return str(source) if source else "the series"
+
+
+def check_slice_size(volume: Volume, name: str = "the series") -> None:
+    """Refuse, naming the series and its size, slices smaller than the networks can restore."""
+    slices, rows, columns = (int(n) for n in volume.array.shape)
+    if min(rows, columns) < MIN_SLICE_PIXELS:
+        described = name
+        raise InputRefused(
+            f"{described} is {rows} x {columns} pixels per slice ({slices} slices); "
+            f"{ANALYSIS_ID} needs slices of at least {MIN_SLICE_PIXELS} x {MIN_SLICE_PIXELS} "
+            f"pixels"
+        )
 
 
 def kept_reconstruction_model(
@@ -247,6 +306,7 @@ def run(ctx: RunContext) -> list[DerivedVolume | HeatMap | Measurements]:
     """The analysis entry: restored series, difference map and quality figures."""
     p = ctx.params
     volume = ctx.volume
+    check_slice_size(volume, series_name(ctx))
     mode = choose_mode(p["mode"], volume)
     ctx.progress(0.0, "loading the model")
     kept = kept_reconstruction_model(ctx.weights, ctx.device, p["precision"], logger=ctx.logger)
@@ -269,7 +329,8 @@ def _restore(
     }
     source = volume.array.astype(np.float32)
     simulate = bool(p["simulate"])
-    units = "HU" if mode == "ct_denoise" else ""
+    units = "HU" if mode == "ct_denoise" else ""  # for the quality table
+    ucum = "[hnsf'U]" if mode == "ct_denoise" else "1"  # the map's UCUM code: HU, or none
     try:
         if mode == "ct_denoise":
             what = "low-dose CT denoising"
@@ -278,7 +339,7 @@ def _restore(
                 degradation = f"simulated low-dose noise of {p['noise_hu']:g} HU"
             else:
                 given = source
-            restored = denoise_ct(given, model, **options)
+            restored = np.maximum(denoise_ct(given, model, **options), np.float32(AIR_HU))
         else:
             what = "MR k-space reconstruction"
             if simulate:
@@ -320,7 +381,7 @@ def _restore(
             description=f"What the restoration changed (restored minus its input); {label}",
             volume=diff_volume,
             value_range=(-extent, extent),
-            units=units,
+            units=ucum,
             colormap="coolwarm",
         )
     )

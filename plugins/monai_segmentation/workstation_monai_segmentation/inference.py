@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from workstation.models import (
+    BundleError,
     InferenceCancelled,
     cached_model,
     is_demo_weights,
@@ -41,7 +42,12 @@ from workstation_monai_segmentation.preprocessing import (
     to_source_grid,
 )
 
-"""Checkpoint entry holding the model's configuration (plain values, readable weights-only)."""
+BUNDLE_COLORS = ((220, 60, 60), (60, 180, 75), (0, 130, 200), (255, 225, 25), (145, 30, 180))
+"""RGB colours for a bundle's labels, which carry none."""
+
+SMALL_FIELD_OF_VIEW_MM = 64.0
+"""A series whose largest extent is below this is far smaller than what the weights shipped or
+trained by this plugin saw (phantoms of about 128 mm and more): the results say so."""
 
 
 def demo_weights_path() -> Path:
@@ -58,6 +64,17 @@ class SegmentationModel:
     weights: Path
     demo: bool
     labels: list[Label] = field(default_factory=list)
+    bundle: Any = None  # the LoadedBundle when the weights are a MONAI bundle folder
+
+
+@dataclass
+class Segmentation:
+    """What `segment_volume` finds: labels (uint8, [z, y, x]) on the series' grid, and notes
+    saying how they were made (whose preprocessing, window settings, way back)."""
+
+    labels: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    channels: int = 0
 
 
 def labels_from_config(config: dict[str, Any]) -> list[Label]:
@@ -86,9 +103,12 @@ def load_segmentation_model(
         bundle = load_model(path, device, store_dir=store_dir)
         config = default_model_config()
         names = {int(k): str(v) for k, v in bundle.labels.items() if int(k) != 0}
-        labels = [Label(v, n) for v, n in sorted(names.items())] or labels_from_config(config)
+        labels = [
+            Label(value, name, BUNDLE_COLORS[(value - 1) % len(BUNDLE_COLORS)])
+            for value, name in sorted(names.items())
+        ]  # none in metadata.json: named after the network's channels once it has run
         network = prepare_network(bundle.network, device, precision)
-        return SegmentationModel(network, config, path, demo=False, labels=labels)
+        return SegmentationModel(network, config, path, False, labels, bundle)
     config = (
         read_checkpoint_config(path, default_model_config())
         if path.is_file()
@@ -175,6 +195,139 @@ def segment(
     return labels_to_source_grid(on_network, network_grid, volume.geometry)
 
 
+def segment_volume(
+    volume: Volume,
+    model: SegmentationModel,
+    *,
+    roi_size: int = 64,
+    overlap: float = 0.25,
+    sw_batch_size: int = 2,
+    blend_mode: str = "gaussian",
+    device: Any = "cpu",
+    precision: str = "auto",
+    progress: Callable[[float, str], Any] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Segmentation:
+    """Labels on `volume`'s grid and how they were made. A MONAI bundle runs with its own
+    preprocessing, inferer settings and postprocessing (`segment_with_bundle`); the plugin's
+    network with the plugin's (`segment`)."""
+    options = {"device": device, "precision": precision, "progress": progress}
+    window = {"roi_size": roi_size, "overlap": overlap, "sw_batch_size": sw_batch_size}
+    if model.bundle is not None and model.bundle.preprocessing is not None:
+        return segment_with_bundle(
+            volume, model, **window, blend_mode=blend_mode, cancelled=cancelled, **options
+        )
+    labels = segment(volume, model, **window, blend_mode=blend_mode, cancelled=cancelled, **options)
+    low, high = model.config["window"]
+    spacing = "x".join(f"{float(s):g}" for s in model.config["spacing"])
+    own = (
+        f"preprocessing: the analysis's own (orientation {model.config.get('axcodes', 'RAS')}, "
+        f"{spacing} mm voxels, {float(low):g}..{float(high):g} HU window)"
+    )
+    notes = [own if model.bundle is None else f"{own}, as the bundle defines no preprocessing"]
+    notes.append(
+        f"sliding window: the analysis's parameters: window {int(roi_size)}^3, overlap "
+        f"{float(overlap):g}, {int(sw_batch_size)} per batch, {blend_mode} blending"
+    )
+    return Segmentation(labels, notes, int(model.config["network"]["out_channels"]))
+
+
+def segment_with_bundle(
+    volume: Volume,
+    model: SegmentationModel,
+    *,
+    roi_size: int = 64,
+    overlap: float = 0.25,
+    sw_batch_size: int = 2,
+    blend_mode: str = "gaussian",
+    device: Any = "cpu",
+    precision: str = "auto",
+    progress: Callable[[float, str], Any] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Segmentation:
+    """A MONAI bundle as its authors run it: the bundle's `preprocessing` on the series (a
+    MetaTensor with its affine), the window settings of its `inferer` through the host's
+    `sliding_window` (progress, cancel, out-of-memory fallback), its `postprocessing` (without
+    writers), and back onto the series' exact grid (its `Invertd`, else MONAI's `Invertd` over
+    the applied preprocessing). The analysis's window parameters apply only when the bundle's
+    inferer is not a sliding window."""
+    from workstation.models.bundle_transforms import (
+        WindowSettings,
+        postprocess_to_source,
+        preprocess_series,
+        window_settings,
+    )
+
+    report = progress or (lambda fraction, message: None)
+    bundle = model.bundle
+    report(0.05, "applying the bundle's preprocessing")
+    pre = preprocess_series(bundle, volume)
+    defaults = WindowSettings(
+        (int(roi_size),) * 3,
+        int(sw_batch_size),
+        float(overlap),
+        blend_mode,
+        source="the analysis's parameters",
+    )
+    settings = window_settings(bundle, pre.spatial_shape, defaults)
+    logits = sliding_window(
+        model.network,
+        pre.network_input(),
+        list(settings.roi_size),
+        sw_batch_size=settings.sw_batch_size,
+        overlap=settings.overlap,
+        mode=settings.mode,
+        sigma_scale=settings.sigma_scale,
+        padding_mode=settings.padding_mode,
+        cval=settings.cval,
+        device=device,
+        precision=precision,
+        progress=lambda fraction: report(0.1 + 0.75 * fraction, "segmenting"),
+        cancelled=cancelled,
+    )
+    channels = int(logits.shape[1])
+    report(0.9, "the bundle's postprocessing, back onto the series' grid")
+    if bundle.postprocessing is not None:
+        back = postprocess_to_source(bundle, pre, logits[0], volume)
+    else:  # as the zoo's segmentation bundles do: softmax, invert linearly, then argmax
+        probabilities = torch.softmax(logits[0].float(), dim=0).cpu()
+        back = postprocess_to_source(
+            bundle, pre, probabilities, volume, run_postprocessing=False, nearest=False
+        )
+    del logits
+    values = back.array
+    if values.shape[0] == 1:  # the postprocessing made labels (argmax or threshold)
+        labels = np.rint(values[0])
+    else:
+        labels = values.argmax(axis=0)
+    if labels.min() < 0 or labels.max() > 255:
+        raise BundleError(
+            f"bundle {bundle.path}: its postprocessing gave values {labels.min():g} to "
+            f"{labels.max():g}, not label values 0-255"
+        )
+    notes = [
+        f"preprocessing: the bundle's own: {pre.describe()}",
+        f"sliding window: {settings.describe()}",
+        back.describe(),
+    ]
+    return Segmentation(labels.astype(np.uint8), notes, channels)
+
+
+def field_of_view_note(volume: Volume, model: SegmentationModel) -> str | None:
+    """A note when the series covers far less than what this plugin's weights were trained on
+    (not said of a bundle: what it was trained on is its authors' to state)."""
+    if model.bundle is not None:
+        return None
+    extent = np.asarray(volume.array.shape[::-1]) * np.asarray(volume.spacing)  # x, y, z mm
+    if float(extent.max()) >= SMALL_FIELD_OF_VIEW_MM:
+        return None
+    size = " x ".join(f"{float(e):.0f}" for e in extent)
+    return (
+        f"the series covers only {size} mm, far less than the weights were trained on "
+        f"(fields of view of about 128 mm and more): the result may mean little"
+    )
+
+
 def label_counts(labels: np.ndarray, values: list[int]) -> dict[int, int]:
     """Voxels of each label value: a comparison per value for a few labels (no 8-byte copy of
     the map, as `np.bincount` makes), one bincount for many."""
@@ -192,7 +345,7 @@ def run(ctx: RunContext) -> list[LabelMap | Measurements]:
     with kept as model:
         ctx.check_cancelled()
         try:
-            labels = segment(
+            found = segment_volume(
                 ctx.volume,
                 model,
                 roi_size=params["roi_size"],
@@ -206,32 +359,44 @@ def run(ctx: RunContext) -> list[LabelMap | Measurements]:
             )
         except InferenceCancelled as error:
             raise Cancelled(f"{ANALYSIS_ID} was cancelled") from error
+        small = field_of_view_note(ctx.volume, model)
+        notes = found.notes + ([small] if small else [])
+        # the kept model's list stays unshared; a bundle without label names: one per channel
+        label_table = list(model.labels) or [
+            Label(value, f"class {value}", BUNDLE_COLORS[(value - 1) % len(BUNDLE_COLORS)])
+            for value in range(1, max(found.channels, 2))
+        ]
+    labels = found.labels
+    for note in notes:
+        (ctx.logger.warning if note is small else ctx.logger.info)("%s", note)
     description = DEMO_DESCRIPTION if model.demo else f"weights: {model.weights.name}"
+    how = "; ".join(notes)
     label_volume = ctx.volume.with_array(labels)
     label_volume.metadata = {
         "description": f"Segmentation ({description})",
         "analysis": ANALYSIS_ID,
         "analysis_version": __version__,
         "demo_weights": model.demo,
+        "notes": list(notes),
     }
     label_map = LabelMap(
         name="segmentation",
-        description=f"{ANALYSIS_ID} {__version__}: {description}",
+        description=f"{ANALYSIS_ID} {__version__}: {description}. {how}",
         volume=label_volume,
-        labels=list(model.labels),  # the kept model's list stays unshared
+        labels=label_table,
     )
     # LabelMap.volumes_ml's rule (voxels times voxel volume), counted without sorting the map
-    counts = label_counts(labels, [lab.value for lab in model.labels])
+    counts = label_counts(labels, [lab.value for lab in label_table])
     voxel_ml = float(np.prod(label_volume.spacing)) / 1000.0
-    volumes_ml = {lab.value: counts[lab.value] * voxel_ml for lab in model.labels}
+    volumes_ml = {lab.value: counts[lab.value] * voxel_ml for lab in label_table}
     table = Measurements(
         name="volumes",
-        description=f"Volume per label, {description}",
+        description=f"Volume per label, {description}. {how}",
         columns=["label", "name", "volume_ml", "voxels"],
         units={"volume_ml": "mL", "voxels": "voxels"},
         rows=[
             [lab.value, lab.name, round(volumes_ml[lab.value], 3), counts[lab.value]]
-            for lab in model.labels
+            for lab in label_table
         ],
     )
     ctx.progress(1.0, "done")

@@ -10,7 +10,7 @@ from workstation.plugins.api import AnalysisSpec, InputKind, Parameter, hookimpl
 from workstation_monai_segmentation import __version__
 from workstation_monai_segmentation.config import ANALYSIS_ID, DEMO_WEIGHTS
 
-WORKSTATION_PLUGIN_API = "1.0"
+WORKSTATION_PLUGIN_API = "1.2"
 
 PARAMETERS = (
     Parameter(
@@ -19,7 +19,8 @@ PARAMETERS = (
         64,
         min=16,
         max=256,
-        help="Edge of the cubic sliding window in voxels of the 2 mm training grid.",
+        help="Edge of the cubic sliding window in voxels of the 2 mm training grid (a MONAI "
+        "bundle's own inferer settings replace the window, overlap and batch).",
         label="Window size",
     ),
     Parameter(
@@ -69,9 +70,11 @@ def workstation_analyses() -> list[AnalysisSpec]:
                 "Segments a contrast-enhanced organ and hypodense lesions in a CT series with a "
                 "3D UNet and a sliding window; returns the label map on the series' grid and the "
                 "volume of each label in mL. The shipped demo weights were trained on synthetic "
-                "phantoms only. Weights: a checkpoint for this network or a MONAI bundle folder."
+                "phantoms only. Weights: a checkpoint for this network or a MONAI bundle folder, "
+                "run with the bundle's own preprocessing, inferer and postprocessing."
             ),
             inputs=(InputKind.IMAGE_SERIES,),
+            modalities=("CT",),
             parameters=PARAMETERS,
             returns=("label_map", "measurements"),
             device="prefers_gpu",
