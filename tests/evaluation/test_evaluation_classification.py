@@ -84,6 +84,9 @@ def test_roc_auc_and_confusion_metrics_match_hand_computation(tmp_path, classifi
     assert metrics["precision"] == pytest.approx(1 / 2)
     assert metrics["f1"] == pytest.approx(1 / 2)
     assert metrics["confusion_matrix"] == [[2, 1], [1, 1]]
+    # summary.json says what the figures are of
+    assert metrics["positive_class"] == "abnormal"
+    assert "rows: true class, columns: predicted class" in metrics["confusion_matrix_layout"]
     with (out / "cases.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["predicted"] for r in rows] == ["normal", "abnormal", "normal", "abnormal", "normal"]
@@ -93,13 +96,12 @@ def test_roc_auc_and_confusion_metrics_match_hand_computation(tmp_path, classifi
     assert written["metrics"]["roc_auc"] == pytest.approx(5 / 6)
 
 
-def test_missing_image_and_bad_label_name_the_case_and_the_rest_is_scored(
+def test_unreadable_image_and_bad_label_name_the_case_and_the_rest_is_scored(
     tmp_path, classifier_registry
 ):
     root = tmp_path / "data"
     entries = [
         {"image": write_case(root / "images", "good0", 0.2), "label": 0},
-        {"image": "images/missing.nii.gz", "label": 1},
         {"image": write_case(root / "images", "good1", 0.9), "label": 1},
         {"image": write_case(root / "images", "badclass", 0.5), "label": 7},
     ]
@@ -112,14 +114,33 @@ def test_missing_image_and_bad_label_name_the_case_and_the_rest_is_scored(
         registry=classifier_registry,
     )
     failed = dict(summary.failed)
-    assert set(failed) == {"missing", "badclass", "broken"}
-    assert "case 2 (missing)" in failed["missing"]
-    assert str(root / "images" / "missing.nii.gz") in failed["missing"]
-    assert "no such file" in failed["missing"]
+    assert set(failed) == {"badclass", "broken"}
+    assert "case 3 (badclass)" in failed["badclass"]
     assert "label 7 is not a class index" in failed["badclass"]
     assert "broken.nii.gz" in failed["broken"] and "cannot be read" in failed["broken"]
-    assert [r["status"] for r in summary.rows] == ["scored", "failed", "scored", "failed", "failed"]
+    assert [r["status"] for r in summary.rows] == ["scored", "scored", "failed", "failed"]
     assert summary.metrics["accuracy"] == pytest.approx(1.0)
+
+
+def test_missing_images_are_all_named_before_any_case_runs(tmp_path, classifier_registry):
+    root = tmp_path / "data"
+    entries = [
+        {"image": write_case(root / "images", "good0", 0.2), "label": 0},
+        {"image": "images/missing.nii.gz", "label": 1},
+        {"image": "images/gone.nii.gz", "label": 0},
+    ]
+    with pytest.raises(DatasetProblem) as raised:
+        evaluate(
+            "fake.classify",
+            write_datalist(root, entries),
+            tmp_path / "eval",
+            registry=classifier_registry,
+        )
+    message = str(raised.value)
+    assert "2 file(s) of the data set are missing; nothing was run" in message
+    assert f"case 2 (missing): image {root / 'images' / 'missing.nii.gz'}: no such file" in message
+    assert f"case 3 (gone): image {root / 'images' / 'gone.nii.gz'}: no such file" in message
+    assert not (tmp_path / "eval").exists()
 
 
 def test_unusable_datalists_are_refused_naming_the_file(tmp_path, classifier_registry):

@@ -3,33 +3,34 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from workstation.core.results import Classification, DerivedVolume, LabelMap
-from workstation.core.volume import Volume
-from workstation.evaluation.dataset import (
-    Case,
-    DatasetProblem,
-    label_on_image_grid,
-    read_dataset,
-    read_volume,
-)
+from workstation.evaluation.classification import ClassificationScorer
+from workstation.evaluation.common import EvaluationRefused, Scorer, add_note
+from workstation.evaluation.dataset import Case, DatasetProblem, read_dataset, read_volume
+from workstation.evaluation.provenance import DEMO_COLUMN, DEMO_TITLE, prepare
+from workstation.evaluation.reconstruction import ReconstructionScorer
 from workstation.evaluation.report import write_cases_csv, write_summary_json
+from workstation.evaluation.segmentation import SegmentationScorer
 
 SEGMENTATION, CLASSIFICATION, RECONSTRUCTION = "segmentation", "classification", "reconstruction"
 Progress = Callable[[str], Any]
 
+# Errors about the weights themselves: every case would fail the same way, so the first stops
+# the evaluation (a refusal shown once, not once per case).
+WEIGHTS_ERRORS = ("UntrustedModel", "BundleError", "BundleBuildError", "CheckpointError")
+_ROW_TAIL = ("status", "error", "notes", "total_s")
+
 
 @dataclass
 class EvaluationSummary:
-    """What `evaluate` wrote and found. `failed` lists (case, message) for cases not scored."""
+    """What `evaluate` wrote and found. `failed` lists (case, message) for cases not scored;
+    `notes` what the user should know about the scores (also in summary.json and on stderr)."""
 
     task: str
     out_dir: Path
@@ -38,6 +39,7 @@ class EvaluationSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    demo_weights: bool = False
 
     @property
     def ok(self) -> bool:
@@ -65,16 +67,27 @@ def evaluate(
     *,
     params: Mapping[str, Any] | None = None,
     device: str = "auto",
+    weights: str | os.PathLike[str] | None = None,
+    seed: int = 0,
     binary: bool = False,
+    label_map: Mapping[int, int] | None = None,
     registry: Any = None,
+    store_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
 ) -> EvaluationSummary:
-    """Run `analysis_id` on each case of `dataset` (in-process, one model load per case as in
-    `workstation run`) and write cases.csv, summary.json and a plot into `out_dir`.
+    """Run `analysis_id` on each case of `dataset` (in-process, as `workstation run` does, with
+    the same `weights`, `device` and `seed` for every case) and write cases.csv, summary.json
+    and a plot into `out_dir`.
 
     `binary`: score any non-zero label as one foreground (for analyses that number components).
-    Raises DatasetProblem for an unusable data set and UnknownAnalysis for an unknown id; a bad
-    case is recorded in `failed` with its name and file and the other cases are still scored.
+    `label_map`: {reference value: analysis value} for segmentation references numbered
+    differently; reference values it leaves out are background. `store_dir`: the store whose
+    trusted models apply (None: the default store); the case runs are not recorded in it.
+
+    Raises DatasetProblem for an unusable data set (a missing image or label file is found before
+    any case runs), EvaluationRefused for settings refused for every case (parameters, device,
+    missing or untrusted weights) and UnknownAnalysis for an unknown id. A bad case is recorded
+    in `failed` with its name and file and the other cases are still scored.
     """
     from workstation.plugins.context import AnalysisInputs
     from workstation.plugins.manager import load_registry
@@ -82,18 +95,24 @@ def evaluate(
 
     report = progress or (lambda message: None)
     registry = registry if registry is not None else load_registry()
-    spec = registry.analysis(analysis_id).spec
-    task = task_for(spec.returns)
+    entry = registry.analysis(analysis_id)
+    task = task_for(entry.spec.returns)
+    if label_map and task != SEGMENTATION:
+        raise EvaluationRefused(f"--label-map applies to segmentation; {analysis_id} is {task}")
     cases = read_dataset(dataset)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    scorer = {
-        SEGMENTATION: _SegmentationScorer(binary),
-        CLASSIFICATION: _ClassificationScorer(),
-        RECONSTRUCTION: _ReconstructionScorer(),
-    }[task]
-    rows, failed, notes = [], [], []
-    with Runner(registry, store_dir=None, isolated=False) as runner:
+    check_files(cases)
+    setup = prepare(entry, params, device, weights, seed)
+    if setup.demo_weights:
+        report(f"note: {analysis_id} runs with its DEMO weights ({setup.weights})")
+    scorer = _scorer(task, analysis_id, binary, label_map)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    clock_all = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    failed: list[tuple[str, str]] = []
+    notes: list[str] = []
+    # Not recorded in the run history; isolated exactly when `workstation run` would be (a
+    # bundle folder as weights), trust checked in the store given.
+    with Runner(registry, store_dir=None, isolated=None, trust_store_dir=store_dir) as runner:
         for case in cases:
             report(f"[{case.index + 1}/{len(cases)}] {case.case_id}: running {analysis_id}")
             row: dict[str, Any] = {"case": case.case_id, "image": str(case.image)}
@@ -105,247 +124,122 @@ def evaluate(
                 outcome = runner.run(
                     analysis_id,
                     AnalysisInputs(volume=image, source_path=str(case.image)),
-                    params=params,
-                    device=device,
+                    params=setup.parameters,
+                    device=setup.device,
+                    weights=weights,
+                    seed=seed,
                 )
                 row["device"] = outcome.device
                 row["run_s"] = round(outcome.duration_s, 3)
                 if not outcome.ok:
+                    _stop_if_same_for_every_case(analysis_id, case, outcome)
                     raise DatasetProblem(
                         f"{case.describe()}: {analysis_id} {outcome.outcome} on {case.image}: "
                         f"{outcome.error}"
                     )
-                note = scorer.score(case, image, outcome.results, row, registry)
-            except DatasetProblem as error:
-                row["status"], row["error"] = "failed", str(error)
-                failed.append((case.case_id, str(error)))
-                report(f"  {error}")
+                setup.demo_weights = setup.demo_weights or bool(outcome.demo_weights)
+                case_notes = scorer.score(case, image, outcome.results, row, registry)
+            except EvaluationRefused:
+                raise
+            except Exception as error:  # a bad case is reported and the others are still scored
+                message = str(error)
+                if not isinstance(error, DatasetProblem):
+                    message = f"{case.describe()}: scoring failed: {type(error).__name__}: {error}"
+                row["status"], row["error"] = "failed", message
+                failed.append((case.case_id, message))
+                report(f"  {message}")
             else:
                 row["status"] = "scored"
-                if note:
-                    notes.append(note)
+                for note in case_notes:
+                    add_note(row, note)
                     report(f"  note: {note}")
+                notes += case_notes
             row["total_s"] = round(time.perf_counter() - clock, 3)
             rows.append(row)
     report("computing summary metrics")
+    finish_notes = scorer.finish(rows)
+    for note in finish_notes:
+        report(f"note: {note}")
+    notes += finish_notes
     metrics = scorer.summary()
+    for note in getattr(scorer, "notes", []):  # what computing the summary had to say
+        if note not in notes:
+            report(f"note: {note}")
+            notes.append(note)
+    rows = [_tail_last(row, setup.demo_weights) for row in rows]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     files = [write_cases_csv(rows, out / "cases.csv")]
-    files += scorer.plots(out, f"{analysis_id} on {Path(dataset).name}")
+    files += scorer.plots(out, plot_title(analysis_id, dataset, setup.demo_weights))
     summary = {
         "analysis": analysis_id,
-        "analysis_version": spec.version,
+        "analysis_version": entry.spec.version,
+        "analysis_title": entry.spec.title,
         "task": task,
         "dataset": str(dataset),
-        "parameters": dict(params or {}),
+        **setup.record(),
+        "started_at": started,
+        "duration_s": round(time.perf_counter() - clock_all, 3),
         "cases": len(cases),
         "scored": len(cases) - len(failed),
         "failed": [{"case": c, "error": e} for c, e in failed],
         "notes": notes,
+        "scoring": scorer.extras(),
         "metrics": metrics,
         "files": [p.name for p in files] + ["summary.json"],
     }
     files.append(write_summary_json(summary, out / "summary.json"))
-    return EvaluationSummary(task, out, rows, metrics, failed, notes, files)
+    return EvaluationSummary(task, out, rows, metrics, failed, notes, files, setup.demo_weights)
 
 
-def _column(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "label"
+def check_files(cases: Sequence[Case]) -> None:
+    """Every image and label file named by the data set exists, before any model runs; the
+    error lists each missing one with its case."""
+    missing = []
+    for case in cases:
+        for role, path in (("image", case.image), ("label", case.label)):
+            if isinstance(path, Path) and not path.exists():
+                missing.append(f"{case.describe()}: {role} {path}: no such file or folder")
+    if missing:
+        shown = missing[:10] + ([f"... and {len(missing) - 10} more"] if len(missing) > 10 else [])
+        raise DatasetProblem(
+            f"{len(missing)} file(s) of the data set are missing; nothing was run:\n  "
+            + "\n  ".join(shown)
+        )
 
 
-def _stats(values: Sequence[float]) -> dict[str, float]:
-    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    if finite.size == 0:
-        return {"mean": float("nan"), "median": float("nan"), "std": float("nan"), "cases": 0}
-    return {
-        "mean": float(finite.mean()),
-        "median": float(np.median(finite)),
-        "std": float(finite.std()),
-        "cases": int(finite.size),
-    }
+def plot_title(analysis_id: str, dataset: str | os.PathLike[str], demo: bool) -> str:
+    path = Path(dataset)
+    name = f"{path.parent.name}/{path.name}" if path.suffix == ".json" else path.name
+    title = f"{analysis_id} on {name}"
+    return f"{title}\n{DEMO_TITLE}" if demo else title
 
 
-def _first(results: Sequence[Any], kind: type, case: Case) -> Any:
-    for result in results:
-        if isinstance(result, kind):
-            return result
-    raise DatasetProblem(f"{case.describe()}: the analysis returned no {kind.__name__}")
+def _scorer(
+    task: str, analysis_id: str, binary: bool, label_map: Mapping[int, int] | None
+) -> Scorer:
+    if task == SEGMENTATION:
+        return SegmentationScorer(analysis_id, binary, label_map)
+    if task == CLASSIFICATION:
+        return ClassificationScorer()
+    return ReconstructionScorer()
 
 
-class _SegmentationScorer:
-    """Dice and HD95 per label, against a label-map file."""
-
-    def __init__(self, binary: bool) -> None:
-        self.binary = binary
-        self.names: dict[int, str] = {}
-        self.dice: dict[int, list[float]] = {}
-        self.hd95: dict[int, list[float]] = {}
-
-    def check_reference(self, case: Case) -> None:
-        if isinstance(case.label, int):
-            raise DatasetProblem(
-                f"{case.describe()}: label is the class {case.label}; segmentation needs a "
-                "label-map file"
-            )
-
-    def score(self, case: Case, image: Volume, results, row, registry) -> str | None:
-        from workstation.evaluation.metrics import segmentation_scores
-
-        label_map = _first(results, LabelMap, case)
-        reference_file = read_volume(case.label, case, "label", registry)
-        reference, note = label_on_image_grid(reference_file, image, case)
-        predicted = label_map.volume.array
-        if predicted.shape != reference.array.shape:
-            raise DatasetProblem(
-                f"{case.describe()}: the analysis returned a label map of shape "
-                f"{predicted.shape} for image {case.image} of shape {image.shape}"
-            )
-        ref = reference.array
-        if self.binary:
-            predicted, ref = (predicted > 0).astype(np.uint8), (ref > 0).astype(np.uint8)
-            names = {1: "foreground"}
-        else:
-            names = {lab.value: lab.name for lab in label_map.labels}
-            for value in np.unique(ref):
-                names.setdefault(int(value), f"label {int(value)}")
-            names.pop(0, None)
-        for value, name in names.items():
-            self.names.setdefault(value, name)
-        values = sorted(self.names)
-        scores = segmentation_scores(predicted, ref, values, image.spacing)
-        for value in values:
-            column = _column(self.names[value])
-            row[f"dice_{column}"] = scores[value]["dice"]
-            row[f"hd95_mm_{column}"] = scores[value]["hd95_mm"]
-            self.dice.setdefault(value, []).append(scores[value]["dice"])
-            self.hd95.setdefault(value, []).append(scores[value]["hd95_mm"])
-        return note
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            self.names[v]: {
-                "label": v,
-                "dice": _stats(self.dice[v]),
-                "hd95_mm": _stats(self.hd95[v]),
-            }
-            for v in sorted(self.dice)
-        }
-
-    def plots(self, out: Path, title: str) -> list[Path]:
-        from workstation.evaluation.plots import dice_box_plot
-
-        data = {self.names[v]: self.dice[v] for v in sorted(self.dice)}
-        return [dice_box_plot(data, out / "dice_boxplot.png", title)] if data else []
+def _stop_if_same_for_every_case(analysis_id: str, case: Case, outcome: Any) -> None:
+    """A refusal of the weights (not trusted, not loadable) would repeat for every case."""
+    error = str(outcome.error or "")
+    kind = error.partition(":")[0].strip()
+    if kind in WEIGHTS_ERRORS or "not trusted" in error or "no longer trusted" in error:
+        raise EvaluationRefused(
+            f"{analysis_id} {outcome.outcome} on {case.describe()}, and would be for every case, "
+            f"so the evaluation stopped: {error}"
+        )
 
 
-class _ClassificationScorer:
-    """ROC AUC and confusion-matrix metrics against an integer class per case."""
-
-    def __init__(self) -> None:
-        self.classes: list[str] | None = None
-        self.truth: list[int] = []
-        self.probabilities: list[list[float]] = []
-
-    def check_reference(self, case: Case) -> None:
-        if not isinstance(case.label, int):
-            raise DatasetProblem(
-                f"{case.describe()}: label {case.label} is a file; classification needs the "
-                "class index (an integer) as the label"
-            )
-
-    def score(self, case: Case, image: Volume, results, row, registry) -> str | None:
-        result = _first(results, Classification, case)
-        classes = list(result.labels)
-        if self.classes is None:
-            self.classes = classes
-        elif classes != self.classes:
-            raise DatasetProblem(
-                f"{case.describe()}: the analysis answered with classes {classes}, earlier cases "
-                f"with {self.classes}"
-            )
-        if not 0 <= int(case.label) < len(classes):
-            raise DatasetProblem(
-                f"{case.describe()}: label {case.label} is not a class index of "
-                f"{classes} (0..{len(classes) - 1})"
-            )
-        probabilities = [float(p) for p in result.probabilities]
-        predicted = int(np.argmax(probabilities))
-        row["truth"] = classes[case.label]
-        row["predicted"] = classes[predicted]
-        row["correct"] = int(predicted == case.label)
-        for name, p in zip(classes, probabilities, strict=True):
-            row[f"p_{_column(name)}"] = p
-        self.truth.append(int(case.label))
-        self.probabilities.append(probabilities)
-        return None
-
-    def summary(self) -> dict[str, Any]:
-        from workstation.evaluation.metrics import classification_scores
-
-        if not self.truth or self.classes is None:
-            return {}
-        return classification_scores(self.truth, self.probabilities, self.classes)
-
-    def plots(self, out: Path, title: str) -> list[Path]:
-        from workstation.evaluation.metrics import binary_roc_auc, roc_curve
-        from workstation.evaluation.plots import roc_plot
-
-        if not self.truth or self.classes is None:
-            return []
-        scores = np.asarray(self.probabilities)
-        truth = np.asarray(self.truth)
-        shown = [1] if len(self.classes) == 2 else range(len(self.classes))
-        curves = {}
-        for k in shown:
-            positive = (truth == k).astype(int)
-            if positive.min() == positive.max():
-                continue  # one class only: no curve to draw
-            fpr, tpr = roc_curve(positive, scores[:, k])
-            auc = binary_roc_auc(positive, scores[:, k])
-            curves[self.classes[k]] = (fpr, tpr, auc)
-        return [roc_plot(curves, out / "roc.png", title)] if curves else []
-
-
-class _ReconstructionScorer:
-    """PSNR and SSIM of the derived volume against a reference image."""
-
-    def __init__(self) -> None:
-        self.case_ids: list[str] = []
-        self.psnr: list[float] = []
-        self.ssim: list[float] = []
-
-    def check_reference(self, case: Case) -> None:
-        if isinstance(case.label, int):
-            raise DatasetProblem(
-                f"{case.describe()}: label is the class {case.label}; reconstruction needs a "
-                "reference image file"
-            )
-
-    def score(self, case: Case, image: Volume, results, row, registry) -> str | None:
-        from workstation.evaluation.metrics import reconstruction_scores
-
-        output = _first(results, DerivedVolume, case).volume
-        reference = read_volume(case.label, case, "reference", registry)
-        note = None
-        if not reference.geometry.is_close(output.geometry, tol_mm=1e-3):
-            reference = reference.resample_to(output, order=1)
-            note = (
-                f"{case.describe()}: reference {case.label} is on a different grid than the "
-                "output; resampled onto it (linear)"
-            )
-        scores = reconstruction_scores(output.array, reference.array)
-        row.update(scores)
-        self.case_ids.append(case.case_id)
-        self.psnr.append(scores["psnr_db"])
-        self.ssim.append(scores["ssim"])
-        return note
-
-    def summary(self) -> dict[str, Any]:
-        return {"psnr_db": _stats(self.psnr), "ssim": _stats(self.ssim)}
-
-    def plots(self, out: Path, title: str) -> list[Path]:
-        from workstation.evaluation.plots import reconstruction_plot
-
-        if not self.case_ids:
-            return []
-        path = out / "psnr_ssim.png"
-        return [reconstruction_plot(self.case_ids, self.psnr, self.ssim, path, title)]
+def _tail_last(row: dict[str, Any], demo: bool) -> dict[str, Any]:
+    """Status, error, notes and timing after the scores; the demo mark on every row."""
+    ordered = {k: v for k, v in row.items() if k not in _ROW_TAIL}
+    if demo:
+        ordered[DEMO_COLUMN] = "yes"
+    ordered.update({k: row[k] for k in _ROW_TAIL if k in row})
+    return ordered

@@ -90,14 +90,26 @@ def classification_scores(
         for i, name in enumerate(class_names)
     }
     if n_classes == 2:  # the usual binary figures are those of the positive (second) class
+        summary["positive_class"] = class_names[1]
+        summary["averaging"] = (
+            f"recall, specificity, precision, F1 and ROC AUC treat {class_names[1]!r} as the "
+            f"positive class; accuracy is over all cases"
+        )
         for metric_name in CONFUSION_METRICS:
             summary[metric_name] = per_class[metric_name][1]
-        summary["accuracy"] = float((predicted == y).float().mean())
     else:
+        summary["positive_class"] = None
+        summary["averaging"] = (
+            "recall, specificity, precision, F1 and ROC AUC are one class against the rest, "
+            "averaged over the classes (macro); accuracy is over all cases"
+        )
         for metric_name in CONFUSION_METRICS:
             summary[metric_name] = float(np.nanmean(per_class[metric_name]))
-        summary["accuracy"] = float((predicted == y).float().mean())
+    summary["accuracy"] = float((predicted == y).float().mean())
     summary["confusion_matrix"] = _confusion_matrix(y.tolist(), predicted.tolist(), n_classes)
+    summary["confusion_matrix_layout"] = (
+        "rows: true class, columns: predicted class, both in the order of 'classes'"
+    )
     return summary
 
 
