@@ -21,6 +21,7 @@ from workstation.core.results import (
 )
 from workstation.core.volume import Volume
 from workstation.outputs import WRITERS, OutputError, RunInfo, write_results
+from workstation.outputs.tables import column_heading
 
 
 def _rows(path):
@@ -245,3 +246,19 @@ def test_runner_dict_with_shipped_weights_marks_demo_and_model(tmp_path):
     provenance = info.provenance()
     assert provenance.demo_weights and provenance.uses_model
     assert provenance.describe("SEG").startswith("DEMO WEIGHTS - NOT FOR CLINICAL USE")
+
+
+@pytest.mark.parametrize(
+    ("column", "unit", "heading"),
+    [
+        ("volume", "mL", "volume (mL)"),
+        ("volume_ml", "mL", "volume_ml"),
+        ("voxels", "voxels", "voxels"),
+        ("mean HU", "HU", "mean HU"),
+        ("ratio", "", "ratio"),
+        ("dose", None, "dose"),
+        ("mlx", "mL", "mlx (mL)"),
+    ],
+)
+def test_csv_headings_say_a_unit_once(column, unit, heading) -> None:
+    assert column_heading(column, unit) == heading

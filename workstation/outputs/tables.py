@@ -36,6 +36,17 @@ def classification(
     ]
 
 
+def column_heading(column: str, unit: str | None) -> str:
+    """ "volume (mL)", but "volume_ml" and "voxels" as they are: a name that already says its
+    unit does not say it twice."""
+    if not unit:
+        return column
+    name, said = column.lower(), unit.lower()
+    if name == said or name.endswith(("_" + said, " " + said)):
+        return column
+    return f"{column} ({unit})"
+
+
 def measurements(result: Measurements, stem: str, out_dir: Path, info: RunInfo) -> list[OutputFile]:
     data = {
         **_header(result, info),
@@ -43,7 +54,7 @@ def measurements(result: Measurements, stem: str, out_dir: Path, info: RunInfo) 
         "units": dict(result.units),
         "rows": [{k: _number(v) for k, v in row.items()} for row in result.as_dicts()],
     }
-    header = [f"{c} ({result.units[c]})" if result.units.get(c) else c for c in result.columns]
+    header = [column_heading(c, result.units.get(c)) for c in result.columns]
     rows = [[_number(v) for v in row] for row in result.rows]
     return [
         _write_json(data, out_dir / f"{stem}.json", result.name),
