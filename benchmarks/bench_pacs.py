@@ -4,12 +4,17 @@
    checked, stored and indexed) through each backend (dcmtk's getscu driven by the workstation,
    and pynetdicom) versus dcmtk's getscu alone (writes the files, with the same 128 KiB PDUs).
    Goal: ours >= 0.8x getscu's instances/s.
-2. Receiving: dcmtk's storescu sends the same 400 files to our listener (store + index) and to
+2. Retrieval by C-MOVE from the same Orthanc: `retrieve(..., move=True)` (listing, C-MOVE to our
+   own listener, every object checked, stored and indexed) versus dcmtk's movescu moving the
+   study into dcmtk's storescp (writes the files; both with 128 KiB PDUs). No goal in the issue;
+   measured so the C-MOVE path's distance to dcmtk is known.
+3. Receiving: dcmtk's storescu sends the same 400 files to our listener (store + index) and to
    Orthanc (store + index). Goal: ours >= 0.8x Orthanc's.
 
 Run:  .venv/bin/python benchmarks/bench_pacs.py [--images 400] [--size 512] [--rounds 2]
-Needs Debian's orthanc and dcmtk. Prints a markdown table; each figure is the best of --rounds,
-the transfers of one round run one after the other, and the load average is printed with it.
+Needs Debian's orthanc and dcmtk (getscu, movescu, storescp, storescu). Prints a markdown table;
+each figure is the best of --rounds, the transfers of one round run one after the other, and the
+load average is printed with it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from workstation.dicom.net import Listener, NodeStore, dcmtk_get, retrieve  # no
 from workstation.dicom.net.dcmtk_get import GETSCU_MAX_PDU  # noqa: E402
 
 OUR_AE, GETSCU_AE, STORESCU_AE = "WSBENCH", "GETSCU", "STORESCU"
+MOVESCU_AE, STORESCP_AE = "MOVESCU", "STORESCP"
 
 
 def _index_available() -> bool:
@@ -119,6 +125,96 @@ def bench_get(orthanc: Orthanc, study: str, work: Path, rounds: int) -> dict[str
     return {name: _best(found) for name, found in runs.items() if found}
 
 
+def bench_move(
+    orthanc: Orthanc, study: str, work: Path, rounds: int, our_port: int, storescp_port: int
+) -> dict[str, dict]:
+    """C-MOVE of the study: dcmtk's movescu into dcmtk's storescp, then our retrieve(move=True)
+    into the listener it starts on `our_port` (Orthanc knows both destinations)."""
+    runs: dict[str, list] = {"storescp": [], "ours": []}
+    for round_number in range(rounds):
+        out = work / f"storescp{round_number}"
+        out.mkdir()
+        storescp = subprocess.Popen(
+            [
+                dcmtk_get.dcmtk_tool("storescp"),
+                "-aet",
+                STORESCP_AE,
+                "-pdu",
+                str(GETSCU_MAX_PDU),
+                "-od",
+                str(out),
+                str(storescp_port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=DCMTK_ENV,
+        )
+        try:
+            _wait_for_port(storescp_port)
+            cpu = _cpu()
+            started = time.perf_counter()
+            subprocess.run(
+                [
+                    dcmtk_get.dcmtk_tool("movescu"),
+                    "-S",
+                    "-aet",
+                    MOVESCU_AE,
+                    "-aem",
+                    STORESCP_AE,
+                    "-aec",
+                    orthanc.ae_title,
+                    "127.0.0.1",
+                    str(orthanc.dicom_port),
+                    "-k",
+                    "QueryRetrieveLevel=STUDY",
+                    "-k",
+                    f"StudyInstanceUID={study}",
+                ],
+                check=True,
+                capture_output=True,
+                env=DCMTK_ENV,
+            )
+            seconds = time.perf_counter() - started  # storescp answers each store once written
+            _note_cpu("movescu", _cpu_since(cpu))
+        finally:
+            storescp.terminate()
+            storescp.wait()
+        files = list(out.iterdir())
+        runs["storescp"].append((seconds, len(files), sum(f.stat().st_size for f in files)))
+        shutil.rmtree(out)
+
+        store = work / f"store-move{round_number}"
+        nodes = NodeStore(store)
+        node = nodes.add("orthanc", orthanc.ae_title, "127.0.0.1", orthanc.dicom_port)
+        nodes.close()
+        cpu = _cpu()
+        started = time.perf_counter()
+        report = retrieve(
+            store, node, study, move=True, ae_title=OUR_AE, port=our_port, listen_host="127.0.0.1"
+        )
+        seconds = time.perf_counter() - started
+        _note_cpu("C-MOVE", _cpu_since(cpu))
+        assert report.complete, report.to_dict()
+        runs["ours"].append((seconds, len(report.received), report.bytes))
+        shutil.rmtree(store)
+    return {name: _best(found) for name, found in runs.items()}
+
+
+def _wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Until something accepts connections on 127.0.0.1:port (a peer just started)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def bench_receive(files: list[Path], work: Path, rounds: int) -> tuple[dict, dict]:
     ours, peer = [], []
     for round_number in range(rounds):
@@ -183,7 +279,8 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    peers = (orthanc_binary(), dcmtk_get.dcmtk_tool("getscu"), dcmtk_get.dcmtk_tool("storescu"))
+    tools = ("getscu", "storescu", "movescu", "storescp")
+    peers = (orthanc_binary(), *(dcmtk_get.dcmtk_tool(tool) for tool in tools))
     if None in peers:
         print("needs Debian's orthanc and dcmtk (apt-get install orthanc dcmtk)", file=sys.stderr)
         return 2
@@ -195,12 +292,18 @@ def main() -> int:
         from pydicom import dcmread
 
         study = str(dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
-        orthanc = Orthanc(
-            work / "orthanc", {"bench": (OUR_AE, 104), "getscu": (GETSCU_AE, 104)}
-        ).start()
+        our_port, storescp_port = free_port(), free_port()
+        modalities = {
+            "bench": (OUR_AE, our_port),
+            "getscu": (GETSCU_AE, 104),
+            "movescu": (MOVESCU_AE, 104),
+            "storescp": (STORESCP_AE, storescp_port),
+        }
+        orthanc = Orthanc(work / "orthanc", modalities).start()
         try:
             orthanc.upload(files)
             get = bench_get(orthanc, study, work, args.rounds)
+            move = bench_move(orthanc, study, work, args.rounds, our_port, storescp_port)
         finally:
             orthanc.stop()
         recv_ours, recv_peer = bench_receive(files, work, args.rounds)
@@ -221,20 +324,33 @@ def main() -> int:
         if name in get
     ]
     rows.append(
+        (
+            f"retrieve: our C-MOVE into our listener ({indexed}) vs dcmtk movescu into storescp",
+            move["ours"],
+            move["storescp"],
+        )
+    )
+    rows.append(
         (f"receive from storescu: our listener ({indexed}) vs Orthanc", recv_ours, recv_peer)
     )
     for label, ours, peer in rows:
         ratio = ours["per_s"] / peer["per_s"]
+        goal = (
+            "none set" if "C-MOVE" in label else ">= 0.8x " + ("met" if ratio >= 0.8 else "NOT met")
+        )
         print(
             f"| {label} | {ours['per_s']:.0f}, {ours['mb_s']:.0f} | "
-            f"{peer['per_s']:.0f}, {peer['mb_s']:.0f} | {ratio:.2f}x | >= 0.8x "
-            f"{'met' if ratio >= 0.8 else 'NOT met'} |"
+            f"{peer['per_s']:.0f}, {peer['mb_s']:.0f} | {ratio:.2f}x | {goal} |"
         )
     print()
     print("CPU seconds per retrieval, lowest of the rounds (Orthanc's not counted):")
     for name, (own, children) in CPU.items():
         if name == "getscu":
             print(f"  getscu alone: {children:.2f}")
+        elif name == "movescu":
+            print(f"  movescu (storescp not counted): {children:.2f}")
+        elif name == "C-MOVE":
+            print(f"  retrieve(move=True): our process (listener included) {own:.2f}")
         else:
             print(f"  retrieve() via {name}: our process {own:.2f}, children {children:.2f}")
     return 0

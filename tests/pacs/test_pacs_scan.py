@@ -9,6 +9,7 @@ implicit VR, nested sequences of defined and undefined length, compressed pixel 
 
 from __future__ import annotations
 
+import struct
 from io import BytesIO
 
 import pytest
@@ -331,3 +332,20 @@ def test_one_walk_leaves_elements_after_the_pixel_data_and_repeated_tags_to_the_
     repeated = encoded[: at + len(name)] + name + encoded[at + len(name) :]
     view = parse_head(repeated, len(repeated))
     assert view is not None and view_verdict(repeated, view, len(repeated), sop) is None
+
+
+def test_a_header_nested_deeper_than_any_walk_goes_is_refused_not_a_crash(tmp_path):
+    """3000 sequences inside one another: past the header reader's recursion and the walk's
+    depth limit, so pydicom judges it, and the retrieval refuses it with a status and a reason."""
+    sop = generate_uid()
+    nested = b""
+    for _ in range(3000):
+        nested += struct.pack("<HH2sHI", 0x0008, 0x1140, b"SQ", 0, 0xFFFFFFFF)
+        nested += struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
+    for _ in range(3000):
+        nested += struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    uid = sop.encode() + b"\0" * (len(sop) % 2)
+    element = struct.pack("<HH2sH", 0x0008, 0x0018, b"UI", len(uid)) + uid
+    encoded = part10_header(CTImageStorage, sop, ExplicitVRLittleEndian) + nested + element
+    assert _verdict(_retrieved, tmp_path, encoded, sop)[0] == "rejected"
+    assert "cannot be decoded" in _message(_retrieved, tmp_path, encoded, sop)

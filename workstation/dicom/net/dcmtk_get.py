@@ -470,8 +470,7 @@ def _read_and_check(
         stat = os.fstat(descriptor)
         size = stat.st_size
         head = os.read(descriptor, HEAD_BYTES)
-        view = parse_head(head, size)
-        verdict = None if view is None else view_verdict(head, view, size, requested_sop)
+        view, verdict = _one_walk(head, size, requested_sop)
         if verdict is None:
             verdict = _file_verdict(head, size, requested_sop)
         if verdict is None and size > len(head):
@@ -484,6 +483,24 @@ def _read_and_check(
             raise Rejected(0xC000, "data set cannot be decoded: the file is empty")
         verdict = check_decoded(Path(path).read_bytes(), requested_sop)
     return verdict, stat, head, view
+
+
+def _one_walk(
+    head: bytes, size: int, requested_sop: str
+) -> tuple[ClassicHeader | None, tuple[str, str, str] | None]:
+    """The index reader's view of a file's head and the verdict it gives, each None when it
+    cannot give one. Whatever goes wrong in it (a header nested deeper than Python recurses)
+    leaves the file to the full walk, which has its own limits and words the refusal."""
+    try:
+        view = parse_head(head, size)
+    except Exception:  # the index reads the file itself and records what is wrong
+        return None, None
+    if view is None:
+        return None, None
+    try:
+        return view, view_verdict(head, view, size, requested_sop)
+    except Exception:
+        return view, None
 
 
 def _file_verdict(buffer, size: int, requested_sop: str) -> tuple[str, str, str] | None:
