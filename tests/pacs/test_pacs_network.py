@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from pacs_peers import DCMTK_ENV, free_port
 from pydicom import dcmread
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    BasicTextSRStorage,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
 from pynetdicom import AE
 
 from workstation.cli import main
@@ -340,6 +345,53 @@ def test_listener_rejects_a_malformed_dataset_logs_it_and_goes_on(
     assert "SeriesInstanceUID is missing" in caplog.text
     assert [f.stem for f in _stored_files(store)] == [str(dcmread(good).SOPInstanceUID)]
     assert len(received) == 1
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["walked", "decoded by pydicom"])
+def test_listener_rejects_an_image_without_pixels_or_size_but_keeps_other_objects(
+    listening, tmp_path, ct_series, caplog, monkeypatch, chunked
+):
+    import pynetdicom._config
+
+    monkeypatch.setattr(pynetdicom._config, "STORE_SEND_CHUNKED_DATASET", chunked)
+    store, listener, received = listening
+    good = ct_series(tmp_path / "good", 1)[0]
+
+    def variant(name: str, change) -> Path:
+        ds = dcmread(good)
+        change(ds)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        path = tmp_path / f"{name}.dcm"
+        ds.save_as(path)
+        return path
+
+    no_pixels = variant("nopixels", lambda ds: delattr(ds, "PixelData"))
+
+    def zero_rows(ds) -> None:
+        ds.Rows = 0
+        ds.PixelData = b""
+
+    empty = variant("zerorows", zero_rows)
+
+    def as_text_report(ds) -> None:  # an object that is not an image: no pixel data is right
+        del ds.PixelData
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = BasicTextSRStorage
+
+    report = variant("report", as_text_report)
+    ae = AE(ae_title="STORESCU")
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    ae.add_requested_context(BasicTextSRStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", listener.port, ae_title=OUR_AE)
+    assert assoc.is_established
+    statuses = [int(assoc.send_c_store(path).Status) for path in (no_pixels, empty, report, good)]
+    assoc.release()
+    listener.flush()
+    assert statuses == [0xC000, 0xC000, 0x0000, 0x0000]
+    assert "no pixel data in a CT Image Storage object: not an image" in caplog.text
+    assert "empty image: 0 rows x" in caplog.text
+    stored = {f.stem for f in _stored_files(store)}
+    assert stored == {str(dcmread(good).SOPInstanceUID), str(dcmread(report).SOPInstanceUID)}
+    assert len(received) == 2
 
 
 # -- send ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import (
-    CTImageStorage,
+    BasicTextSRStorage,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEGBaseline8Bit,
@@ -22,6 +22,7 @@ from pynetdicom.presentation import build_context
 from workstation.dicom.net.receive import check_request
 
 STUDY, SERIES = "1.2.3.1", "1.2.3.2"
+SOP_CLASS = BasicTextSRStorage  # not an image: the file meta is what this is about
 
 
 class _Association:
@@ -31,7 +32,7 @@ class _Association:
 def _data_set(sop_instance: str, syntax: str) -> bytes:
     """A data set encoded as a peer sends it in `syntax` (no file meta)."""
     ds = Dataset()
-    ds.SOPClassUID = CTImageStorage
+    ds.SOPClassUID = SOP_CLASS
     ds.SOPInstanceUID = sop_instance
     ds.StudyInstanceUID = STUDY
     ds.SeriesInstanceUID = SERIES
@@ -50,10 +51,10 @@ SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit]
 def test_received_object_file_meta_matches_pynetdicom(syntax: str, sop_instance: str) -> None:
     data_set = _data_set(sop_instance, syntax)
     request = C_STORE()
-    request.AffectedSOPClassUID = CTImageStorage
+    request.AffectedSOPClassUID = SOP_CLASS
     request.AffectedSOPInstanceUID = sop_instance
     request.DataSet = BytesIO(data_set)
-    context = build_context(CTImageStorage, syntax)
+    context = build_context(SOP_CLASS, syntax)
     context.context_id = 1
     event = Event(_Association(), EVT_C_STORE, {"request": request, "context": context.as_tuple})
 

@@ -175,7 +175,7 @@ def test_objects_cut_anywhere_get_the_full_decode_verdict(tmp_path, syntax, unde
         accepted_cuts += retrieved[0] != "rejected"
     for cut in range(0, len(dataset), 5):
         received = _verdict(_received, header + dataset[:cut], sop)
-        full = _verdict(check_decoded, header + dataset[:cut], sop)
+        full = _verdict(check_decoded, header + dataset[:cut], sop, CTImageStorage)
         assert received == full, f"request cut at {cut}"
     # a cut inside the pixel data is always refused
     assert _verdict(_retrieved, tmp_path, encoded[:-10], sop)[0] == "rejected"

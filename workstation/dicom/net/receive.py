@@ -100,6 +100,7 @@ def walk_verdict(
     offset: int = 0,
     size: int | None = None,
     meta_sop_uid: str = "",
+    sop_class: str = "",
 ) -> tuple[str, str, str] | None:
     """The receive checks on what the structural walk finds: (study, series, instance) UIDs, or
     None when the walk is unsure; then the caller decodes the whole object with `check_decoded`,
@@ -108,13 +109,16 @@ def walk_verdict(
     The one place that decides for the listener (`check_request`) and for retrieval
     (`dcmtk_get.read_and_check`), so an object gets the same verdict whichever path took it.
     `buffer`, `offset` and `size` as for `scan.scan_dataset`; `meta_sop_uid`: the file meta's
-    MediaStorageSOPInstanceUID ("" when there is none)."""
+    MediaStorageSOPInstanceUID ("" when there is none); `sop_class`: the SOP class the sender
+    named, when known (an image class must carry pixel data)."""
     facts = scan_dataset(buffer, transfer_syntax, offset, size)
     if facts is None:
         return None
     if facts.pixel_data_length == -1 and not _is_compressed_syntax(facts.transfer_syntax):
         return None  # encapsulated pixel data under a native syntax: pydicom words it
-    return _check_facts(facts, affected_sop_uid, meta_sop_uid)
+    verdict = _check_facts(facts, affected_sop_uid, meta_sop_uid)
+    _check_image(sop_class, facts.pixel_data_length is not None, facts.rows, facts.columns)
+    return verdict
 
 
 def view_verdict(buffer, view, size: int, affected_sop_uid: str) -> tuple[str, str, str] | None:
@@ -139,6 +143,8 @@ def _check_facts(
 ) -> tuple[str, str, str]:
     """The checks of `check_decoded`, in the same order, on what the structural walk found."""
     native = not _is_compressed_syntax(facts.transfer_syntax)
+    if facts.pixel_data_length is not None:
+        _check_image_size(facts.rows, facts.columns)
     if facts.pixel_data_length is not None and native:
         needed = facts.rows * facts.columns * facts.samples_per_pixel * facts.frames
         _check_pixel_size(facts.pixel_data_length, (needed * facts.bits_allocated + 7) // 8)
@@ -155,10 +161,15 @@ def _is_compressed_syntax(transfer_syntax: str) -> bool:
     return UID(transfer_syntax).is_compressed
 
 
-def check_decoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]:
+def check_decoded(
+    encoded: bytes, affected_sop_uid: str, sop_class: str = ""
+) -> tuple[str, str, str]:
     """Decode a received object fully with pydicom and return (study, series, instance) UIDs."""
     try:
         ds = dcmread(BytesIO(encoded), force=False)
+        rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+        if "PixelData" in ds:
+            _check_image_size(rows, columns)
         study = str(ds.get("StudyInstanceUID", "") or "")
         series = str(ds.get("SeriesInstanceUID", "") or "")
         sop = str(ds.get("SOPInstanceUID", "") or "")
@@ -170,6 +181,7 @@ def check_decoded(encoded: bytes, affected_sop_uid: str) -> tuple[str, str, str]
     except Exception as error:  # pydicom raises many types for broken streams
         raise Rejected(CANNOT_UNDERSTAND, f"data set cannot be decoded: {error}") from None
     _check_uids(study, series, sop, affected_sop_uid, meta_sop)
+    _check_image(sop_class, "PixelData" in ds, rows, columns)
     return study, series, sop
 
 
@@ -188,6 +200,27 @@ def _check_uids(
         raise Rejected(
             DATA_SET_DOES_NOT_MATCH, "the file meta's SOP Instance UID differs from the data set's"
         )
+
+
+def _check_image(sop_class: str, has_pixels: bool, rows: int, columns: int) -> None:
+    """An image storage object (CT Image Storage, ...) without pixel data is not an image the
+    workstation can store and show: the listener, which knows the SOP class from the C-STORE
+    request, refuses it as it arrives instead of leaving it to the index's problem list.
+    (Retrieval keeps what the node holds; the index names the problem there.)"""
+    if sop_class and not has_pixels and _is_image_class(sop_class):
+        raise Rejected(
+            CANNOT_UNDERSTAND, f"no pixel data in a {UID(sop_class).name} object: not an image"
+        )
+
+
+def _check_image_size(rows: int, columns: int) -> None:
+    if rows <= 0 or columns <= 0:
+        raise Rejected(CANNOT_UNDERSTAND, f"empty image: {rows} rows x {columns} columns")
+
+
+@functools.lru_cache(maxsize=64)
+def _is_image_class(sop_class: str) -> bool:
+    return "Image Storage" in UID(sop_class).name
 
 
 def _check_pixel_size(held: int, needed: int) -> None:
@@ -624,9 +657,12 @@ def check_request(event) -> tuple[bytes, memoryview, tuple[str, str, str]]:
     header = part10_header(str(request.AffectedSOPClassUID), affected_sop, syntax)
     dataset = request.DataSet.getbuffer()
     # the header's MediaStorageSOPInstanceUID is the request's, checked against the data set
-    verdict = walk_verdict(dataset, syntax, affected_sop, meta_sop_uid=affected_sop)
+    sop_class = str(request.AffectedSOPClassUID or "")
+    verdict = walk_verdict(
+        dataset, syntax, affected_sop, meta_sop_uid=affected_sop, sop_class=sop_class
+    )
     if verdict is None:
-        verdict = check_decoded(header + bytes(dataset), affected_sop)
+        verdict = check_decoded(header + bytes(dataset), affected_sop, sop_class)
     return header, dataset, verdict
 
 
