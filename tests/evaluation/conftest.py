@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from workstation.plugins.api import (
-    AnalysisSpec, Label, LabelMap, Parameter, UntrustedModel, hookimpl,
+    AnalysisSpec, CheckpointError, Label, LabelMap, Parameter, UntrustedModel, hookimpl,
 )
 
 WORKSTATION_PLUGIN_API = "1.0"
@@ -55,6 +55,8 @@ def run(ctx):
         handle.write(f"{ctx.weights}\\n")
     if ctx.weights is not None and ctx.weights.name.startswith("untrusted"):
         raise UntrustedModel(f"The checkpoint {ctx.weights} is not trusted. Trust it with: x")
+    if ctx.weights is not None and ctx.weights.name.startswith("truncated"):
+        raise CheckpointError(f"{ctx.weights}: not a readable PyTorch checkpoint")
     organ = (ctx.volume.array > ctx.params["level"]).astype(np.uint8)
     labels = [Label(1, "Organ"), Label(2, "Lesion")]
     return [LabelMap(name="organs", volume=ctx.volume.with_array(organ), labels=labels)]

@@ -109,8 +109,14 @@ def test_user_weights_reach_every_case_and_are_recorded(tmp_path, cli_registry, 
     assert "DEMO" not in Image.open(out / "dice_boxplot.png").text["Title"]
 
 
-def test_untrusted_weights_are_refused_once_and_nothing_is_written(tmp_path, cli_registry, capsys):
-    weights = tmp_path / "untrusted.pt"
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("untrusted.pt", "is not trusted"), ("truncated.pt", "not a readable PyTorch checkpoint")],
+)
+def test_weights_that_cannot_be_used_stop_at_the_first_case_and_nothing_is_written(
+    tmp_path, cli_registry, capsys, name, message
+):
+    weights = tmp_path / name
     weights.write_bytes(b"pickled things")
     out = tmp_path / "eval"
     datalist = organ_datalist(tmp_path / "data", count=3)
@@ -118,7 +124,7 @@ def test_untrusted_weights_are_refused_once_and_nothing_is_written(tmp_path, cli
     code = main([*args, "--weights", str(weights)])
     assert code == 2
     err = capsys.readouterr().err
-    assert err.count("is not trusted") == 1
+    assert err.count(message) == 1
     assert "would be for every case" in err
     assert len(cli_registry.calls()) == 1  # stopped after the first case
     assert not (out / "cases.csv").exists()

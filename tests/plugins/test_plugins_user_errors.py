@@ -145,3 +145,22 @@ def test_refusals_raised_by_the_analysis_exit_2_without_a_traceback(
     assert "Traceback" not in err
     assert f"workstation: error: {analysis} refused: {message}" in err
     assert last_record(store, capsys)["outcome"] == "refused"
+
+
+@pytest.mark.parametrize("isolated", [False, True])
+def test_the_outcome_names_the_error_class_and_its_bases_for_callers(
+    installed, ct_folder, isolated
+) -> None:
+    """`evaluate` stops at the first case on any model error: it reads the class names, which
+    an isolated worker's exception cannot be checked against directly."""
+    from workstation.plugins.inputs import from_path
+    from workstation.plugins.manager import load_registry
+    from workstation.plugins.runner import Runner
+
+    registry = load_registry()
+    inputs = from_path(ct_folder, registry)
+    with Runner(registry, isolated=isolated) as runner:
+        outcome = runner.run("failing.checkpoint", inputs)
+        bug = runner.run("failing.bug", inputs)
+    assert outcome.error_types[:3] == ("CheckpointError", "ModelError", "UserFacingError")
+    assert bug.error_types == ("KeyError", "LookupError")

@@ -23,7 +23,7 @@ Progress = Callable[[str], Any]
 
 # Errors about the weights themselves: every case would fail the same way, so the first stops
 # the evaluation (a refusal shown once, not once per case).
-WEIGHTS_ERRORS = ("UntrustedModel", "BundleError", "BundleBuildError", "CheckpointError")
+WEIGHTS_ERRORS = frozenset({"UntrustedModel", "BundleError", "BundleBuildError", "CheckpointError"})
 _ROW_TAIL = ("status", "error", "notes", "total_s")
 
 
@@ -228,8 +228,7 @@ def _scorer(
 def _stop_if_same_for_every_case(analysis_id: str, case: Case, outcome: Any) -> None:
     """A refusal of the weights (not trusted, not loadable) would repeat for every case."""
     error = str(outcome.error or "")
-    kind = error.partition(":")[0].strip()
-    if kind in WEIGHTS_ERRORS or "not trusted" in error or "no longer trusted" in error:
+    if WEIGHTS_ERRORS.intersection(getattr(outcome, "error_types", ())):
         raise EvaluationRefused(
             f"{analysis_id} {outcome.outcome} on {case.describe()}, and would be for every case, "
             f"so the evaluation stopped: {error}"

@@ -99,7 +99,8 @@ class RunOutcome:
     `user_facing`: `error` is meant for the user as it is (a refusal, or a `UserFacingError` the
     analysis raised), so `traceback` (kept for the run record) need not be shown. `notes`: the
     warnings logged during the run (also in run.json's "notes"). `mode`: "isolated" or
-    "in-process", as it ran."""
+    "in-process", as it ran. `error_types`: the class names of the exception the analysis
+    raised, most specific first (e.g. ("CheckpointError", "ModelError", "UserFacingError"))."""
 
     run_id: str
     analysis_id: str
@@ -121,6 +122,7 @@ class RunOutcome:
     user_facing: bool = False
     notes: list[str] = field(default_factory=list)
     mode: str = ""
+    error_types: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -262,6 +264,7 @@ class Runner:
             outcome.outcome, outcome.results = result.status, result.results
             outcome.error, outcome.traceback = result.error, result.traceback
             outcome.user_facing = result.user_facing
+            outcome.error_types = result.error_types
             outcome.duration_s = time.perf_counter() - clock
             if outcome.ok and out_dir is not None:
                 self._write_outputs(entry, outcome, inputs, Path(out_dir), isolated, seed)

@@ -82,6 +82,15 @@ class JobOutcome:
     error: str | None = None
     traceback: str | None = None
     user_facing: bool = False
+    error_types: tuple[str, ...] = ()  # the exception's class and its bases, most specific first
+
+
+def exception_types(error: BaseException) -> tuple[str, ...]:
+    """Names a caller can test without importing the plugin's modules (`evaluate` stops on
+    any `ModelError`, which an isolated worker's exception cannot be checked against)."""
+    return tuple(
+        cls.__name__ for cls in type(error).__mro__ if cls not in (BaseException, Exception, object)
+    )
 
 
 def failure_outcome(error: BaseException, trace: str | None) -> JobOutcome:
@@ -91,9 +100,18 @@ def failure_outcome(error: BaseException, trace: str | None) -> JobOutcome:
     if isinstance(error, UserFacingError):
         status = REFUSED if isinstance(error, RunRefused) else FAILED
         return JobOutcome(
-            status, error=str(error) or type(error).__name__, traceback=trace, user_facing=True
+            status,
+            error=str(error) or type(error).__name__,
+            traceback=trace,
+            user_facing=True,
+            error_types=exception_types(error),
         )
-    return JobOutcome(FAILED, error=f"{type(error).__name__}: {error}", traceback=trace)
+    return JobOutcome(
+        FAILED,
+        error=f"{type(error).__name__}: {error}",
+        traceback=trace,
+        error_types=exception_types(error),
+    )
 
 
 def run_job(
@@ -313,7 +331,14 @@ def _worker_main(conn: Any, cancel_event: Any) -> None:  # pragma: no cover - ru
             continue
         except BaseException as error:
             failed = failure_outcome(error, traceback.format_exc())
-            send("error", failed.status, failed.error, failed.traceback, failed.user_facing)
+            send(
+                "error",
+                failed.status,
+                failed.error,
+                failed.traceback,
+                failed.user_facing,
+                failed.error_types,
+            )
             continue
         try:
             send("done", *pack(results))
@@ -411,6 +436,7 @@ class IsolatedWorker:
                 elif kind == "error":
                     status, text, trace = message[1], message[2], message[3]
                     user_facing = len(message) > 4 and bool(message[4])
+                    error_types = tuple(message[5]) if len(message) > 5 else ()
                     if status == FAILED and cancel_sent is not None:
                         # raised once the worker was asked to stop (a library's own "cancelled"
                         # error); its message and traceback stay, in case it was a real crash
@@ -421,7 +447,13 @@ class IsolatedWorker:
                         status = TIMED_OUT
                         text = f"timed out after {_seconds(job.timeout)} s"
                     user_facing = user_facing and status in (FAILED, REFUSED)
-                    return JobOutcome(status, error=text, traceback=trace, user_facing=user_facing)
+                    return JobOutcome(
+                        status,
+                        error=text,
+                        traceback=trace,
+                        user_facing=user_facing,
+                        error_types=error_types,
+                    )
                 continue
             if not self._process.is_alive():
                 self._process.join(0.5)
