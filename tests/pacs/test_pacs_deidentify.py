@@ -64,8 +64,12 @@ def test_replacement_uids_are_consistent_across_a_study_and_private_to_the_store
     second = ct_series(tmp_path / "s2", 2, study_uid=study, series_number=2)
     store = tmp_path / "store"
     _index(store, tmp_path)
-    out1 = export_dicom(store, str(dcmread(first[0]).SeriesInstanceUID), tmp_path / "o1", True)
-    out2 = export_dicom(store, str(dcmread(second[0]).SeriesInstanceUID), tmp_path / "o2", True)
+    out1 = export_dicom(
+        store, str(dcmread(first[0]).SeriesInstanceUID), tmp_path / "o1", True
+    ).written
+    out2 = export_dicom(
+        store, str(dcmread(second[0]).SeriesInstanceUID), tmp_path / "o2", True
+    ).written
     a, b = dcmread(out1[0]), dcmread(out2[0])
     assert a.StudyInstanceUID == b.StudyInstanceUID != study
     assert a.PatientID == b.PatientID and a.PatientName == b.PatientName

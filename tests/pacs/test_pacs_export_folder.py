@@ -63,29 +63,42 @@ def test_a_failed_export_removes_what_it_wrote(store_with_two_series, tmp_path):
 
     entry = audit_log(store)[-1]
     assert (entry.action, entry.outcome, entry.instances) == ("export", "failed", 0)
-    assert "2 file(s) written before, removed again" in entry.detail
+    assert str(by_slice[2]) in entry.detail
     assert entry.destination == str(kept) and Path(entry.destination).is_absolute()
 
 
-def test_the_audit_records_an_absolute_destination_for_a_relative_one(
-    store_with_two_series, tmp_path, monkeypatch
+def test_a_failed_overwrite_leaves_the_earlier_export_as_it_was(store_with_two_series, tmp_path):
+    store, (first, second), first_files = store_with_two_series
+    out = tmp_path / "out"
+    export_dicom(store, second, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    first_files[-1].unlink()  # one file of the first series is gone from the disk
+    with pytest.raises(ExportError, match=str(first_files[-1])):
+        export_dicom(store, first, out, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_files_of_the_series_the_store_cannot_use_are_named_not_skipped_silently(
+    tmp_path, ct_series, capsys
 ):
-    store, (first, _), _ = store_with_two_series
-    monkeypatch.chdir(tmp_path)
-    export_dicom(store, first, Path("out/plain"))
-    assert audit_log(store)[-1].destination == str(tmp_path / "out" / "plain")
+    from pydicom.uid import generate_uid
 
+    from workstation.dicom.index import index_paths
 
-def test_export_command_overwrites_only_when_asked(store_with_two_series, tmp_path, capsys):
-    from workstation.cli import build_parser
-
-    export = build_parser()._subparsers._group_actions[0].choices["export"]  # type: ignore
-    if not any("--overwrite" in a.option_strings for a in export._actions):
-        pytest.skip("`export --overwrite` is added in workstation/commands/dicom.py by the lead")
-    store, (first, second), _ = store_with_two_series
-    out = tmp_path / "again"
-    base = ["--store", str(store), "export"]
-    assert main([*base, first, str(out), "--format", "dicom"]) == 0
-    assert main([*base, second, str(out), "--format", "dicom"]) == 1
-    assert main([*base, second, str(out), "--format", "dicom", "--overwrite"]) == 0
-    assert "wrote 3 DICOM file(s)" in capsys.readouterr().out
+    files = ct_series(tmp_path / "a", 3)
+    broken = dcmread(files[0])
+    broken.Rows = 0  # an empty image: the index records it as a problem of this series
+    broken.SOPInstanceUID = broken.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    broken_path = tmp_path / "a" / "broken.dcm"
+    broken.save_as(broken_path)
+    store = tmp_path / "store"
+    index_paths(store, [tmp_path / "a"])
+    series = str(broken.SeriesInstanceUID)
+    out = tmp_path / "out"
+    code = main(["--store", str(store), "export", series, str(out), "--format", "dicom"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert f"wrote 3 DICOM file(s) to {out}" in captured.out
+    assert "left out 1 file(s) of the series that the store cannot use" in captured.err
+    assert str(broken_path) in captured.err
+    assert audit_log(store)[-1].detail == "1 unusable file(s) left out"

@@ -256,13 +256,20 @@ def _export_dicom(args: argparse.Namespace) -> int:
     from workstation.dicom.export_dicom import ExportError, export_dicom
 
     try:
-        written = export_dicom(
+        result = export_dicom(
             store_dir(args), args.series_id, Path(args.out), args.deidentify, args.overwrite
         )
     except (ExportError, LookupError) as error:
         return fail(str(error))
     note = " (de-identified)" if args.deidentify else ""
-    print(f"wrote {len(written)} DICOM file(s) to {args.out}{note}")
+    print(f"wrote {len(result.written)} DICOM file(s) to {args.out}{note}")
+    if result.left_out:
+        print(
+            f"left out {len(result.left_out)} file(s) of the series that the store cannot use:",
+            file=sys.stderr,
+        )
+        for path, reason in result.left_out:
+            print(f"  {path}: {reason}", file=sys.stderr)
     return 0
 
 

@@ -1,11 +1,13 @@
 """`workstation export SERIES_UID DIR --format dicom [--deidentify]`: copy a series out as DICOM.
 
 Files are written under new names (IMG0001.dcm ... in slice order) so a de-identified export
-does not carry the original SOP Instance UIDs in its file names. Each file is written under a
-temporary name and renamed, so an interrupted export never leaves half a file; an export that
-fails removes the files it wrote, so a folder never holds part of a series. A folder that is
-not empty is refused unless the caller says to overwrite, so two series are never mixed in one
-folder by accident. Every export, failed ones too, is written to the store's audit log.
+does not carry the original SOP Instance UIDs in its file names. Every file is first written
+under a temporary name and only when all are written are they renamed into place, so an export
+that fails leaves the folder as it was (with --overwrite too: files of an earlier export are
+replaced only by a complete new one). A folder that is not empty is refused unless the caller
+says to overwrite, so two series are never mixed in one folder by accident. Files of the
+series that the store could not use are left out and named (`ExportResult.left_out`). Every
+export, refused and failed ones too, is written to the store's audit log.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom import dcmread
@@ -25,6 +29,25 @@ SHOWN_ENTRIES = 3  # how many of a non-empty folder's entries the refusal names
 
 class ExportError(RuntimeError):
     """An export that could not be completed; the message names the file and the reason."""
+
+
+@dataclass
+class ExportResult:
+    """The files written, in slice order (the result reads as that list), and the series'
+    files left out as unusable ((path, reason) from the index), which the user must be told
+    about."""
+
+    written: list[Path]
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.written)
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self.written)
+
+    def __getitem__(self, index: int) -> Path:
+        return self.written[index]
 
 
 def series_paths(store_dir: Path, series_id: str) -> list[str]:
@@ -89,64 +112,93 @@ def export_dicom(
     out_dir: Path,
     deidentify: bool = False,
     overwrite: bool = False,
-) -> list[Path]:
-    """Write the series' DICOM files into out_dir (de-identified if asked); returns the paths.
+) -> ExportResult:
+    """Write the series' DICOM files into out_dir (de-identified if asked).
 
     out_dir must be empty or new unless `overwrite` (then files of the same name are
-    replaced and other files are left alone). On failure the files written are removed.
+    replaced, once every new file is written, and other files are left alone). On failure
+    nothing in out_dir changes.
     """
     store_dir, out_dir = Path(store_dir), Path(out_dir).absolute()
-    sources = series_paths(store_dir, series_id)
-    if not overwrite:
-        check_empty(out_dir)
-    created = not out_dir.exists()
     deidentifier = Deidentifier(deidentification_secret(store_dir)) if deidentify else None
     written: list[Path] = []
+    left_out: list[tuple[str, str]] = []
+    created = not out_dir.exists()
     try:
+        sources = series_paths(store_dir, series_id)
+        left_out = unusable_files(store_dir, series_id)
+        if not overwrite:
+            check_empty(out_dir)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ExportError(f"{out_dir}: cannot create the folder: {error}") from None
-        for number, source in enumerate(sources, start=1):
-            target = out_dir / f"IMG{number:04d}.dcm"
-            _write_one(source, target, deidentifier)
-            written.append(target)
+        written = _write_all(sources, out_dir, deidentifier)
     except BaseException as error:
-        _remove(written, out_dir if created else None)
-        detail = str(error) or type(error).__name__
-        if written:
-            detail += f" ({len(written)} file(s) written before, removed again)"
-        record_audit(
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only when empty: the export made it
+        _audit(
             store_dir,
-            audit_entry(
-                "export",
-                str(out_dir),
-                [series_id],
-                0,
-                deidentify,
-                "failed",
-                detail,
-                deidentifier.replacements() if deidentifier else None,
-            ),
+            out_dir,
+            series_id,
+            0,
+            deidentifier,
+            "failed",
+            str(error) or type(error).__name__,
         )
         raise
+    note = f"{len(left_out)} unusable file(s) left out" if left_out else ""
+    _audit(store_dir, out_dir, series_id, len(written), deidentifier, "ok", note)
+    return ExportResult(written, left_out)
+
+
+def _audit(
+    store_dir: Path,
+    out_dir: Path,
+    series_id: str,
+    count: int,
+    deidentifier: Deidentifier | None,
+    status: str,
+    detail: str = "",
+) -> None:
     record_audit(
         store_dir,
         audit_entry(
             "export",
             str(out_dir),
             [series_id],
-            len(written),
-            deidentify,
-            "ok",
-            replacements=deidentifier.replacements() if deidentifier else None,
+            count,
+            deidentifier is not None,
+            status,
+            detail,
+            deidentifier.replacements() if deidentifier else None,
         ),
     )
-    return written
 
 
-def _write_one(source: str, target: Path, deidentifier: Deidentifier | None) -> None:
-    temporary = target.with_name(f".{target.name}.part")
+def _write_all(sources: list[str], out_dir: Path, deidentifier: Deidentifier | None) -> list[Path]:
+    """Every file under a temporary name first, then all renamed into place: a failure while
+    writing leaves out_dir as it was."""
+    targets = [out_dir / f"IMG{number:04d}.dcm" for number in range(1, len(sources) + 1)]
+    temporaries: list[Path] = []
+    try:
+        for source, target in zip(sources, targets, strict=True):
+            temporary = target.with_name(f".{target.name}.part")
+            temporaries.append(temporary)
+            _write_one(source, temporary, deidentifier)
+        for temporary, target in zip(temporaries, targets, strict=True):
+            os.replace(temporary, target)
+    except OSError as error:
+        raise ExportError(f"{out_dir}: {error}") from None
+    finally:
+        for temporary in temporaries:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+    return targets
+
+
+def _write_one(source: str, temporary: Path, deidentifier: Deidentifier | None) -> None:
     try:
         if deidentifier is None:
             shutil.copyfile(source, temporary)
@@ -154,20 +206,7 @@ def _write_one(source: str, target: Path, deidentifier: Deidentifier | None) -> 
             dataset = dcmread(source)
             deidentifier.apply(dataset)
             dataset.save_as(temporary, enforce_file_format=True)
-        os.replace(temporary, target)
     except DeidentificationError as error:
         raise ExportError(f"{source}: cannot de-identify: {error}") from None
     except (OSError, ValueError) as error:
         raise ExportError(f"{source}: {error}") from None
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _remove(written: list[Path], created_dir: Path | None) -> None:
-    """Take a failed export's files away again (and its folder, if the export made it)."""
-    for path in written:
-        with contextlib.suppress(OSError):
-            path.unlink(missing_ok=True)
-    if created_dir is not None:
-        with contextlib.suppress(OSError):
-            created_dir.rmdir()  # only when empty
