@@ -168,3 +168,22 @@ def test_a_tiny_series_gets_a_field_of_view_note():
         device="cpu",
     )
     assert "the series covers only 22 x 22 x 10 mm" in run(ctx).description
+
+
+@pytest.mark.parametrize("bundle", [None, object()], ids=["checkpoint", "bundle"])
+def test_a_network_with_another_number_of_outputs_is_a_weights_error_naming_the_file(bundle):
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    from workstation_monai_classification.inference import ClassifierModel, slice_probabilities
+
+    from workstation.models import BundleError, CheckpointError
+
+    three_outputs = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    model = ClassifierModel(
+        three_outputs, {"classes": ["no lesion", "lesion"]}, Path("/models/mine.pt"), False, bundle
+    )
+    expected = CheckpointError if bundle is None else BundleError
+    with pytest.raises(expected, match=r"/models/mine.pt: the network gives 3 outputs but 2"):
+        slice_probabilities(model, np.zeros((2, 8, 8), np.float32))

@@ -159,23 +159,49 @@ def slice_probabilities(
     cancelled: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     """Softmax class probabilities of every slice of ``slices[k, j, i]``: shape (k, classes)."""
+    batches = torch.from_numpy(np.ascontiguousarray(slices[:, None]))
+    return class_scores(
+        model, batches, "softmax", device, precision, batch_size, cancelled, what="axial slices"
+    )
+
+
+def class_scores(
+    model: ClassifierModel,
+    batches: torch.Tensor,
+    activation: str,
+    device: Any,
+    precision: str,
+    batch_size: int,
+    cancelled: Callable[[], bool] | None,
+    *,
+    what: str = "its preprocessed input",
+) -> np.ndarray:
+    """Class probabilities ("softmax" or "sigmoid") of each item of `batches`, a batch at a
+    time. A network that cannot take the input, or gives another number of outputs than there
+    are class names, is a problem with the weights the user chose: a `CheckpointError` (a
+    `BundleError` for a bundle) naming them. Out-of-memory errors pass through untouched, for
+    the host's fallback."""
+    problem = BundleError if model.bundle is not None else CheckpointError
     out = []
     with torch.inference_mode(), autocast_context(device, precision):
-        for start in range(0, len(slices), batch_size):
+        for start in range(0, len(batches), batch_size):
             if cancelled is not None and cancelled():
                 raise Cancelled(f"{ANALYSIS_ID} was cancelled")
-            batch = torch.from_numpy(slices[start : start + batch_size, None]).to(device)
+            batch = batches[start : start + batch_size].to(device)
             try:
-                logits = model.network(batch)
+                logits = model.network(batch).float()
+            except torch.OutOfMemoryError:
+                raise
             except RuntimeError as error:
-                raise ValueError(
-                    f"{model.weights}: the network cannot classify axial slices shaped "
-                    f"{tuple(batch.shape)} (batch, channel, rows, columns): {error}"
+                raise problem(
+                    f"{model.weights}: the network cannot take {what} shaped "
+                    f"{tuple(batch.shape)}: {str(error).splitlines()[0]}"
                 ) from None
-            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            scores = torch.sigmoid(logits) if activation == "sigmoid" else logits.softmax(1)
+            out.append(scores.cpu().numpy())
     probabilities = np.concatenate(out)
     if probabilities.shape[1] != len(model.classes):
-        raise ValueError(
+        raise problem(
             f"{model.weights}: the network gives {probabilities.shape[1]} outputs but "
             f"{len(model.classes)} class names are known ({', '.join(model.classes)})"
         )
@@ -331,7 +357,7 @@ def classify_with_bundle(
     else:
         raise BundleError(f"bundle {bundle.path}: a {dims}-D network cannot classify a series")
     report(0.15, f"classifying {unit}")
-    per_unit = _probabilities(model, batches, activation, device, precision, batch_size, cancelled)
+    per_unit = class_scores(model, batches, activation, device, precision, batch_size, cancelled)
     suspicious = int(np.argmin(per_unit[:, 0])) if per_unit.shape[1] > 1 else 0
     series = per_unit[suspicious]
     target = 1 + int(np.argmax(series[1:])) if len(series) > 1 else 0
@@ -383,39 +409,6 @@ def classify_with_bundle(
             heat = np.clip(back.array[0], 0.0, 1.0)
             notes.append(f"explanation map back onto the series' grid by {back.way_back}")
     return SeriesClassification(series, per_unit, heat, target, None, notes)
-
-
-def _probabilities(
-    model: ClassifierModel,
-    batches: torch.Tensor,
-    activation: str,
-    device: Any,
-    precision: str,
-    batch_size: int,
-    cancelled: Callable[[], bool] | None,
-) -> np.ndarray:
-    out = []
-    with torch.inference_mode(), autocast_context(device, precision):
-        for start in range(0, len(batches), batch_size):
-            if cancelled is not None and cancelled():
-                raise Cancelled(f"{ANALYSIS_ID} was cancelled")
-            batch = batches[start : start + batch_size].to(device)
-            try:
-                logits = model.network(batch).float()
-            except RuntimeError as error:
-                raise BundleError(
-                    f"{model.weights}: the bundle's network cannot take its preprocessed input "
-                    f"shaped {tuple(batch.shape)}: {str(error).splitlines()[0]}"
-                ) from None
-            scores = torch.sigmoid(logits) if activation == "sigmoid" else logits.softmax(1)
-            out.append(scores.cpu().numpy())
-    probabilities = np.concatenate(out)
-    if probabilities.shape[1] != len(model.classes):
-        raise ValueError(
-            f"{model.weights}: the network gives {probabilities.shape[1]} outputs but "
-            f"{len(model.classes)} class names are known ({', '.join(model.classes)})"
-        )
-    return probabilities
 
 
 def field_of_view_note(volume: Volume, model: ClassifierModel) -> str | None:
