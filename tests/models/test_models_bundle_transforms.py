@@ -175,3 +175,37 @@ def test_torch_tensor_predictions_are_accepted():
     back = postprocess_to_source(bundle, pre, channels, volume)
     assert back.array.shape == (2, *volume.array.shape)
     np.testing.assert_allclose(back.array[1], 1.0, atol=1e-5)
+
+
+def test_a_quiet_scope_left_open_in_one_thread_never_blocks_another(caplog):
+    """An in-process bundle run abandoned after a cancel stays inside its scope; the next run,
+    on another thread, must still get in and out."""
+    import logging
+    import threading
+
+    from workstation.models.quiet import library_messages_to_log
+
+    inside, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def abandoned() -> None:
+        with library_messages_to_log():
+            inside.set()
+            release.wait(30)
+
+    def next_run() -> None:
+        with library_messages_to_log():
+            warnings.warn("a library's notice", FutureWarning, stacklevel=1)
+        done.set()
+
+    caplog.set_level(logging.DEBUG, logger="workstation.models")
+    stuck = threading.Thread(target=abandoned)
+    stuck.start()
+    try:
+        assert inside.wait(10)
+        threading.Thread(target=next_run).start()
+        assert done.wait(10), "the second scope waited for the first"
+        assert "a library's notice" in caplog.text
+    finally:
+        release.set()
+        stuck.join(10)
+    assert not warnings.showwarning.__module__.endswith("quiet")  # restored once all closed

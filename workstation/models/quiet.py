@@ -16,10 +16,19 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 log = logging.getLogger("workstation.models")
 LIBRARY_LOGGERS = ("monai", "ignite")
-_lock = threading.RLock()
+
+# Where warnings raised in the current thread go while inside `library_messages_to_log`.
+_WARNINGS_TARGET: ContextVar[logging.Logger | None] = ContextVar("quiet_target", default=None)
+# Held only while loggers are swapped or restored, never while bundle code runs: a run left
+# running after a cancel must not keep the next one from starting.
+_lock = threading.Lock()
+_active = 0
+_saved: list[tuple[logging.Logger, bool, list[logging.Handler]]] = []
+_original_showwarning = None
 
 
 class _ToLog(logging.Handler):
@@ -42,28 +51,53 @@ def _library_loggers() -> list[logging.Logger]:
     return found
 
 
-@contextmanager
-def library_messages_to_log(target: logging.Logger = log) -> Iterator[None]:
-    """Route warnings and MONAI/ignite log records raised inside to `target` at DEBUG."""
+def _showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python's warning display, except inside a quiet scope of this thread: to the log."""
+    target = _WARNINGS_TARGET.get()
+    if target is None:
+        _original_showwarning(message, category, filename, lineno, file, line)
+        return
+    target.debug("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
+
+
+def _swap_in(target: logging.Logger) -> None:
+    global _active, _original_showwarning
     with _lock:
-        handler = _ToLog(target)
-        saved = []
-        for logger in _library_loggers():
-            saved.append((logger, logger.propagate, list(logger.handlers)))
-            # MONAI gives some of its loggers their own stream handler: swap those out too
-            logger.handlers = [handler]
-            logger.propagate = False
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                yield
-        finally:
-            for logger, propagate, handlers in saved:
+        if _active == 0:
+            handler = _ToLog(target)
+            for logger in _library_loggers():
+                _saved.append((logger, logger.propagate, list(logger.handlers)))
+                # MONAI gives some of its loggers their own stream handler: swap those out too
+                logger.handlers = [handler]
+                logger.propagate = False
+            if warnings.showwarning is not _showwarning:
+                _original_showwarning = warnings.showwarning
+                warnings.showwarning = _showwarning
+        _active += 1
+
+
+def _swap_out() -> None:
+    global _active
+    with _lock:
+        _active -= 1
+        if _active == 0:
+            for logger, propagate, handlers in _saved:
                 logger.handlers = handlers
                 logger.propagate = propagate
-            seen: set[str] = set()
-            for item in caught:
-                text = f"{item.category.__name__}: {item.message}"
-                if text not in seen:
-                    seen.add(text)
-                    target.debug("%s (%s:%s)", text, item.filename, item.lineno)
+            _saved.clear()
+            if warnings.showwarning is _showwarning and _original_showwarning is not None:
+                warnings.showwarning = _original_showwarning
+
+
+@contextmanager
+def library_messages_to_log(target: logging.Logger = log) -> Iterator[None]:
+    """Route warnings raised inside (in this thread) and MONAI/ignite log records (while any
+    such scope is open) to `target` at DEBUG. Scopes may nest and may be open in several
+    threads at once."""
+    _swap_in(target)
+    token = _WARNINGS_TARGET.set(target)
+    try:
+        yield
+    finally:
+        _WARNINGS_TARGET.reset(token)
+        _swap_out()
