@@ -202,7 +202,7 @@ def index_headers(
 
 
 # The statements `index_write` runs per file for an instance and its file (`_insert_instance`,
-# `_remember_file`), run here once per batch; tests/pacs/test_pacs_index_batch.py holds the rows
+# `_remember_file`), run here once per batch; tests/dicom/test_index_headers.py holds the rows
 # to those `index_paths` writes.
 _INSERT_INSTANCE = (
     "INSERT INTO dicom_instances(sop_instance_uid, series_uid, path, source_path, size, "

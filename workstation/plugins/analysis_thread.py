@@ -1,8 +1,8 @@
 """A long-lived thread that runs in-process analyses one after another.
 
 Why not a new thread per run: PyTorch's CPU kernels keep a thread team per calling thread, so
-the first network call on a fresh thread pays for starting it (about 5-10 ms on this
-machine's segmentation demo, some 7% of a small run). A thread that ran one analysis runs the
+the first network call on a fresh thread pays for starting it (5-10 ms for the segmentation
+demo on a 2-core CPU, some 7% of a small run). A thread that ran one analysis runs the
 next at the cost of the main thread. A run the host gave up waiting for (an ignored cancel or
 time-out) keeps its thread: that thread is retired and finishes on its own, never reused.
 """

@@ -283,6 +283,7 @@ class Runner:
         return bool(asked)
 
     _stopped_at: float | None = None  # when stop_now() was last called (time.monotonic())
+    _closed = False  # close() was called: analysis threads are retired, not kept
 
     def stop_now(self) -> None:
         """Give up waiting for cancelled analyses (a second Ctrl-C): isolated workers are
@@ -296,6 +297,7 @@ class Runner:
 
     def close(self) -> None:
         with self._workers_lock:
+            self._closed = True
             workers, self._all_workers, self._idle_workers = self._all_workers, [], []
             threads = list(self._idle_threads)
             self._idle_threads.clear()
@@ -362,7 +364,10 @@ class Runner:
                 note = "; it is still running in this process (use isolated mode to stop it)"
                 return JobOutcome(stop_reason, error=_stop_message(stop_reason, limit) + note)
         with self._workers_lock:
-            self._idle_threads.append(thread)
+            if self._closed:
+                thread.retire()  # finished after close(): nothing will run on it again
+            else:
+                self._idle_threads.append(thread)
         result = box["outcome"]
         user_cancelled = cancel is not None and cancel.is_set()
         if stop_reason is None and result.status == CANCELLED and limit and not user_cancelled:

@@ -117,7 +117,7 @@ def walk_verdict(
     if facts.pixel_data_length == -1 and not _is_compressed_syntax(facts.transfer_syntax):
         return None  # encapsulated pixel data under a native syntax: pydicom words it
     verdict = _check_facts(facts, affected_sop_uid, meta_sop_uid)
-    _check_image(sop_class, facts.pixel_data_length is not None, facts.rows, facts.columns)
+    _check_image(sop_class, facts.pixel_data_length is not None)
     return verdict
 
 
@@ -181,7 +181,7 @@ def check_decoded(
     except Exception as error:  # pydicom raises many types for broken streams
         raise Rejected(CANNOT_UNDERSTAND, f"data set cannot be decoded: {error}") from None
     _check_uids(study, series, sop, affected_sop_uid, meta_sop)
-    _check_image(sop_class, "PixelData" in ds, rows, columns)
+    _check_image(sop_class, "PixelData" in ds)
     return study, series, sop
 
 
@@ -202,11 +202,13 @@ def _check_uids(
         )
 
 
-def _check_image(sop_class: str, has_pixels: bool, rows: int, columns: int) -> None:
+def _check_image(sop_class: str, has_pixels: bool) -> None:
     """An image storage object (CT Image Storage, ...) without pixel data is not an image the
-    workstation can store and show: the listener, which knows the SOP class from the C-STORE
-    request, refuses it as it arrives instead of leaving it to the index's problem list.
-    (Retrieval keeps what the node holds; the index names the problem there.)"""
+    workstation can store and show: what receives it with its SOP class from the C-STORE
+    request (the listener; C-GET and C-MOVE through pynetdicom) refuses it as it arrives
+    instead of leaving it to the index's problem list. A file getscu wrote is checked without
+    its SOP class, so there the index names the problem. (Pixel data with 0 rows or columns is
+    refused on every path.)"""
     if sop_class and not has_pixels and _is_image_class(sop_class):
         raise Rejected(
             CANNOT_UNDERSTAND, f"no pixel data in a {UID(sop_class).name} object: not an image"
