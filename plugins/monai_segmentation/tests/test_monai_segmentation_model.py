@@ -28,6 +28,7 @@ from workstation.plugins.manager import load_registry
 from workstation.plugins.runner import Runner
 
 HELD_OUT_SEED = 2026  # the demo weights were trained on seed 0 and validated on seed 1
+# (their demo-CT training cases use seeds >= 10,000; see test_monai_segmentation_demo.py)
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +101,9 @@ def test_volumes_in_ml_per_label_match_the_truth(oblique_case, oblique_results):
     rows = {row["label"]: row for row in table.as_dicts()}
     assert table.units["volume_ml"] == "mL"
     voxel_ml = float(np.prod(oblique_case.image.spacing)) / 1000.0
-    # Demo-weight accuracy on this case: the organ within 10 %; the lesion (8 mL) is drawn about
-    # 1 mm too wide (+32 %), see MODEL_CARD.md, so its bound is looser.
-    for value, tolerance in ((1, 0.1), (2, 0.4)):
+    # Demo-weight accuracy on this case: the organ (93 mL) within 10 %; the lesions (5.1 mL in
+    # all, radius 6-10 mm) within 20 %, since a 0.5 mm border error alone moves them by ~20 %.
+    for value, tolerance in ((1, 0.1), (2, 0.2)):
         expected_ml = float((oblique_case.labels.array == value).sum()) * voxel_ml
         assert rows[value]["volume_ml"] == pytest.approx(label_map.volumes_ml()[value], abs=1e-3)
         assert rows[value]["volume_ml"] == pytest.approx(expected_ml, rel=tolerance)

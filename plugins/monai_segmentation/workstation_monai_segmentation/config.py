@@ -19,7 +19,7 @@ LABELS: tuple[Label, ...] = (
     Label(1, "Organ", (221, 130, 101), ("SCT", "10200004", "Liver")),
     Label(2, "Lesion", (255, 255, 0), ("SCT", "52988006", "Lesion")),
 )
-"""Label table of the demo model: a contrast-enhanced organ and hypodense lesions inside it."""
+"""Label table of the demo model: an organ (unenhanced or enhanced) and hypodense lesions in it."""
 
 AXCODES = "RAS"
 """Canonical orientation the network sees (MONAI axis codes of the (i, j, k) array)."""

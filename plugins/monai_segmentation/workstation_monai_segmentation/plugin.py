@@ -67,10 +67,11 @@ def workstation_analyses() -> list[AnalysisSpec]:
             version=__version__,
             entry="workstation_monai_segmentation.inference:run",
             description=(
-                "Segments a contrast-enhanced organ and hypodense lesions in a CT series with a "
-                "3D UNet and a sliding window; returns the label map on the series' grid and the "
-                "volume of each label in mL. The shipped demo weights were trained on synthetic "
-                "phantoms only. Weights: a checkpoint for this network or a MONAI bundle folder, "
+                "Segments an organ (unenhanced or enhanced) and hypodense lesions in a CT series "
+                "with a 3D UNet and a sliding window; returns the label map on the series' grid "
+                "and the volume of each label in mL. The shipped demo weights were trained on "
+                "synthetic phantoms only. Weights: a checkpoint for this network or a MONAI "
+                "bundle folder, "
                 "run with the bundle's own preprocessing, inferer and postprocessing."
             ),
             inputs=(InputKind.IMAGE_SERIES,),
