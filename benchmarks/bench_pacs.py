@@ -4,10 +4,11 @@
    checked, stored and indexed) through each backend (dcmtk's getscu driven by the workstation,
    and pynetdicom) versus dcmtk's getscu alone (writes the files, with the same 128 KiB PDUs).
    Goal: ours >= 0.8x getscu's instances/s.
-2. Retrieval by C-MOVE from the same Orthanc: `retrieve(..., move=True)` (listing, C-MOVE to our
-   own listener, every object checked, stored and indexed) versus dcmtk's movescu moving the
-   study into dcmtk's storescp (writes the files; both with 128 KiB PDUs). No goal in the issue;
-   measured so the C-MOVE path's distance to dcmtk is known.
+2. Retrieval by C-MOVE from the same Orthanc: `retrieve(..., move=True)` (listing, C-MOVE, every
+   object checked, stored and indexed) through each backend (dcmtk's storescp as the move
+   destination, driven by the workstation; pynetdicom's listener) versus dcmtk's movescu moving
+   the study into dcmtk's storescp alone (writes the files; both with 128 KiB PDUs). No goal in
+   the issue; measured so the C-MOVE path's distance to dcmtk is known.
 3. Receiving: dcmtk's storescu sends the same 400 files to our listener (store + index) and to
    Orthanc (store + index). Goal: ours >= 0.8x Orthanc's.
 
@@ -36,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests" / "pacs"))
 
 from pacs_peers import DCMTK_ENV, Orthanc, free_port, orthanc_binary, write_ct_series  # noqa: E402
 
-from workstation.dicom.net import Listener, NodeStore, dcmtk_get, retrieve  # noqa: E402
+from workstation.dicom.net import Listener, NodeStore, dcmtk_get, dcmtk_move, retrieve  # noqa: E402
 from workstation.dicom.net.dcmtk_get import GETSCU_MAX_PDU  # noqa: E402
 
 OUR_AE, GETSCU_AE, STORESCU_AE = "WSBENCH", "GETSCU", "STORESCU"
@@ -129,8 +130,9 @@ def bench_move(
     orthanc: Orthanc, study: str, work: Path, rounds: int, our_port: int, storescp_port: int
 ) -> dict[str, dict]:
     """C-MOVE of the study: dcmtk's movescu into dcmtk's storescp, then our retrieve(move=True)
-    into the listener it starts on `our_port` (Orthanc knows both destinations)."""
-    runs: dict[str, list] = {"storescp": [], "ours": []}
+    through each backend, receiving on `our_port` (Orthanc knows both destinations)."""
+    backends = ("dcmtk", "pynetdicom") if dcmtk_move.available() else ("pynetdicom",)
+    runs: dict[str, list] = {"storescp": [], **{backend: [] for backend in backends}}
     for round_number in range(rounds):
         out = work / f"storescp{round_number}"
         out.mkdir()
@@ -183,20 +185,28 @@ def bench_move(
         runs["storescp"].append((seconds, len(files), sum(f.stat().st_size for f in files)))
         shutil.rmtree(out)
 
-        store = work / f"store-move{round_number}"
-        nodes = NodeStore(store)
-        node = nodes.add("orthanc", orthanc.ae_title, "127.0.0.1", orthanc.dicom_port)
-        nodes.close()
-        cpu = _cpu()
-        started = time.perf_counter()
-        report = retrieve(
-            store, node, study, move=True, ae_title=OUR_AE, port=our_port, listen_host="127.0.0.1"
-        )
-        seconds = time.perf_counter() - started
-        _note_cpu("C-MOVE", _cpu_since(cpu))
-        assert report.complete, report.to_dict()
-        runs["ours"].append((seconds, len(report.received), report.bytes))
-        shutil.rmtree(store)
+        for backend in backends:
+            store = work / f"store-move-{backend}{round_number}"
+            nodes = NodeStore(store)
+            node = nodes.add("orthanc", orthanc.ae_title, "127.0.0.1", orthanc.dicom_port)
+            nodes.close()
+            cpu = _cpu()
+            started = time.perf_counter()
+            report = retrieve(
+                store,
+                node,
+                study,
+                move=True,
+                ae_title=OUR_AE,
+                port=our_port,
+                listen_host="127.0.0.1",
+                backend=backend,
+            )
+            seconds = time.perf_counter() - started
+            _note_cpu(f"C-MOVE via {backend}", _cpu_since(cpu))
+            assert report.complete, report.to_dict()
+            runs[backend].append((seconds, len(report.received), report.bytes))
+            shutil.rmtree(store)
     return {name: _best(found) for name, found in runs.items()}
 
 
@@ -323,13 +333,17 @@ def main() -> int:
         for name in ("dcmtk", "pynetdicom")
         if name in get
     ]
-    rows.append(
+    destinations = {"dcmtk": "dcmtk's storescp", "pynetdicom": "our listener"}
+    rows += [
         (
-            f"retrieve: our C-MOVE into our listener ({indexed}) vs dcmtk movescu into storescp",
-            move["ours"],
+            f"retrieve: our C-MOVE into {destinations[name]} ({indexed}) "
+            "vs dcmtk movescu into storescp",
+            move[name],
             move["storescp"],
         )
-    )
+        for name in ("dcmtk", "pynetdicom")
+        if name in move
+    ]
     rows.append(
         (f"receive from storescu: our listener ({indexed}) vs Orthanc", recv_ours, recv_peer)
     )
@@ -349,8 +363,11 @@ def main() -> int:
             print(f"  getscu alone: {children:.2f}")
         elif name == "movescu":
             print(f"  movescu (storescp not counted): {children:.2f}")
-        elif name == "C-MOVE":
-            print(f"  retrieve(move=True): our process (listener included) {own:.2f}")
+        elif name.startswith("C-MOVE via "):
+            print(
+                f"  retrieve(move=True) via {name[len('C-MOVE via ') :]}: our process "
+                f"(listener included) {own:.2f}, children {children:.2f}"
+            )
         else:
             print(f"  retrieve() via {name}: our process {own:.2f}, children {children:.2f}")
     return 0

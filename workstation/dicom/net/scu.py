@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -39,6 +40,9 @@ from workstation.dicom.net.receive import (
     is_valid_uid,
 )
 from workstation.dicom.net.transfer import ALL_SYNTAXES, MAX_PDU
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from workstation.dicom.net.dcmtk_move import MoveOutcome
 
 LOG = logging.getLogger("workstation.pacs")
 
@@ -350,14 +354,24 @@ def retrieve(
     environment variable WORKSTATION_PACS_BACKEND sets the default. Both check, store and index
     every object the same way and report the same things.
 
-    For C-MOVE the node must know our AE title at this machine's address and `port`; an
-    in-process listener is started there, or, if the port is taken (a running
-    `workstation listen`), that listener receives the objects and we check the store for them.
+    For C-MOVE the node must know our AE title at this machine's address and `port`. The
+    objects are received there by dcmtk's storescp, started for the retrieval (`backend` as for
+    C-GET; see dcmtk_move; it listens on every address, `listen_host` is the listener's), or by
+    an in-process pynetdicom listener; if the port is taken (a running `workstation listen`),
+    that listener receives them and we check the store for them.
     """
     store_dir = Path(store_dir).absolute()  # getscu and findscu run in another folder
-    if not move and choose_backend(backend) == "dcmtk":
-        args = (store_dir, node, study_uid, series_uid, ae_title, progress, on_received)
+    chosen = choose_backend(backend)
+    if move and chosen == "dcmtk" and not _storescp_available():
+        chosen = "pynetdicom"
+    args = (store_dir, node, study_uid, series_uid, ae_title, progress, on_received)
+    if not move and chosen == "dcmtk":
         return _get_with_dcmtk(*args)
+    if move and chosen == "dcmtk":
+        moved = _move_with_dcmtk(*args, port)
+        if moved is not None:
+            return moved
+        # storescp could not have the port: a running listener holds it and receives instead
     report = RetrieveReport(node.name, "C-MOVE" if move else "C-GET")
     # The indexing process starts while the node lists the instances.
     indexer = None if move else ArrivalIndexer(store_dir, on_received)
@@ -499,6 +513,106 @@ def _get_with_dcmtk(
     return report
 
 
+def _move_with_dcmtk(
+    store_dir: Path,
+    node: Node,
+    study_uid: str,
+    series_uid: str | None,
+    ae_title: str,
+    progress: Progress | None,
+    on_received: Callable[[ReceivedInstance], None] | None,
+    port: int,
+) -> RetrieveReport | None:
+    """C-MOVE by dcmtk's movescu into its storescp on `port` (see dcmtk_move), the listing by
+    findscu alongside; None, with nothing sent to the node, when storescp cannot listen there
+    (a running listener holds the port). The report says what the pynetdicom path says."""
+    from workstation.dicom.net import dcmtk_move
+
+    for what, uid in (("study", study_uid), ("series", series_uid or "1")):
+        if not is_valid_uid(uid):  # it goes on findscu's command line
+            raise PacsError(f"{what} UID {uid!r} is not a valid DICOM UID", kinds.INVALID)
+    check_host(node)
+    ae_title = validate_ae_title(ae_title)
+    report = RetrieveReport(node.name, "C-MOVE")
+    started = time.perf_counter()
+    try:
+        result = dcmtk_move.move_into_store(
+            store_dir,
+            node,
+            study_uid,
+            series_uid,
+            ae_title,
+            port,
+            progress,
+            on_received,
+        )
+    except dcmtk_move.PortBusy as busy:
+        LOG.info("%s; assuming a running listener receives the C-MOVE", busy)
+        return None
+    report.seconds = time.perf_counter() - started
+    report.received = [item.sop_instance_uid for item in result.received]
+    report.paths = [item.path for item in result.received]
+    report.rejected = result.rejected
+    report.bytes = result.bytes
+    move = result.move
+    if result.expected is None and move.answered:
+        # the node refused the one-query listing (a strictly hierarchical PACS wants a series
+        # UID at image level): list it series by series instead
+        try:
+            images = find(
+                node, "image", study_uid=study_uid, series_uid=series_uid, ae_title=ae_title
+            )
+            result.expected = [row["SOPInstanceUID"] for row in images]
+        except PacsError as error:
+            result.listing_problem += f"; series by series: {error}"
+    if (result.expected is None or not move.sent) and not report.received:
+        _diagnose(node, ae_title)  # a precise PacsError when the node cannot be associated
+        detail = move.errors[-1] if move.errors else "movescu could not send the request"
+        raise PacsError(
+            f"{describe(node)} could not be retrieved from: {_plain(result, detail)}",
+            _dcmtk_kind(f"{detail} {result.listing_problem}"),
+        )
+    _move_answer(report, move, node)
+    if result.expected is None:
+        # the node stopped before it had listed the study: what is missing cannot be named
+        report.expected = list(report.received)
+        report.problem = report.problem or (
+            f"{describe(node)} could not list the study ({result.listing_problem}); "
+            f"{len(report.received)} instance(s) received, the rest cannot be named"
+        )
+        report.problem_kind = report.problem_kind or kinds.LOST
+        _explain_move(report, ae_title, port, own_listener=True)
+        return report
+    report.expected = result.expected
+    if not report.expected and not report.received:  # whatever the node said to the move
+        what = f"series {series_uid}" if series_uid else f"study {study_uid}"
+        raise PacsError(f"node {node.name!r} has no instances for {what}", kinds.NOT_FOUND)
+    _explain_move(report, ae_title, port, own_listener=True)
+    if report.missing:
+        LOG.warning(
+            "C-MOVE from %s: %d of %d instance(s) missing",
+            node.name,
+            len(report.missing),
+            len(report.expected),
+        )
+    return report
+
+
+def _move_answer(report: RetrieveReport, move: MoveOutcome, node: Node) -> None:
+    """The node's C-MOVE answer, as movescu logged it, into the report as `_drain` puts
+    pynetdicom's."""
+    report.failed_on_peer = list(move.failed)
+    report.completed_on_peer = move.completed
+    report.final_status = move.status
+    if not move.answered:
+        detail = f": {move.errors[-1]}" if move.errors else " (association lost)"
+        report.problem = f"node {node.name!r} stopped during the transfer{detail}"
+        report.problem_kind = kinds.LOST
+    elif move.status is not None and move.status not in (0x0000, 0xB000, 0xFF00, 0xFF01):
+        report.problem = f"node {node.name!r} ended C-MOVE with status 0x{move.status:04X}"
+        report.problem_kind = kinds.FAILED
+
+
 def _diagnose(node: Node, ae_title: str) -> None:
     """Associate once (C-ECHO context) so a refusal or an unreachable node is named exactly;
     returns quietly when the node accepts us."""
@@ -610,6 +724,12 @@ def _collect_failed(report: RetrieveReport, status: Dataset, response: Dataset |
             )
 
 
+def _storescp_available() -> bool:
+    from workstation.dicom.net import dcmtk_move
+
+    return dcmtk_move.available()
+
+
 def _move(
     store_dir: Path,
     node: Node,
@@ -632,18 +752,8 @@ def _move(
         LOG.info("port %d is in use; assuming a running listener receives the C-MOVE", port)
         listener.stop()
         listener = None
-    ae = _client(ae_title)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
     try:
-        assoc = _associate(ae, node)
-        try:
-            responses = assoc.send_c_move(
-                identifier, ae_title, StudyRootQueryRetrieveInformationModelMove
-            )
-            _drain(responses, node, report)
-        finally:
-            if assoc.is_established:
-                assoc.release()
+        _send_move(node, identifier, report, ae_title)
     finally:
         if listener is not None:
             listener.flush()
@@ -652,6 +762,21 @@ def _move(
         else:
             _received_by_running_listener(store_dir, report, started)
     _explain_move(report, ae_title, port, own_listener=listener is not None)
+
+
+def _send_move(node: Node, identifier: Dataset, report: RetrieveReport, ae_title: str) -> None:
+    """Send the C-MOVE request (destination: our AE title) and follow its responses to the end."""
+    ae = _client(ae_title)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    assoc = _associate(ae, node)
+    try:
+        responses = assoc.send_c_move(
+            identifier, ae_title, StudyRootQueryRetrieveInformationModelMove
+        )
+        _drain(responses, node, report)
+    finally:
+        if assoc.is_established:
+            assoc.release()
 
 
 # C-MOVE statuses that mean the node could not send to the move destination (PS3.4 C.4.2.1.5)
