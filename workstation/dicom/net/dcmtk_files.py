@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -82,6 +82,45 @@ class ReceivedFiles(Protocol):
     received: list[ReceivedInstance]
     bytes: int
     rejected: list[str]
+
+
+def log_config(
+    accept: Sequence[str],
+    *,
+    deny: Sequence[str] = (),
+    level: str = "DEBUG",
+    flush: bool = False,
+) -> str:
+    """A log4cplus configuration for a dcmtk tool's stderr that the workstation reads line by
+    line: lines containing a `deny` text are dropped, then lines containing an `accept` text
+    and all warnings and errors are printed (each with its level letter), the rest dropped.
+    The data set module stays at WARN (its debug messages are not even formatted); `flush`
+    writes each line at once, so a file is taken as soon as the tool names it."""
+    prefix = "log4cplus.appender.out"
+    lines = [
+        f"log4cplus.rootLogger = {level}, out",
+        "log4cplus.logger.dcmtk.dcmdata = WARN",
+        f"{prefix} = log4cplus::ConsoleAppender",
+        *([f"{prefix}.ImmediateFlush = true"] if flush else []),
+        f"{prefix}.layout = log4cplus::PatternLayout",
+        f"{prefix}.layout.ConversionPattern = %P: %m%n",
+    ]
+    rules = [(text, "false") for text in deny] + [(text, "true") for text in accept]
+    for number, (text, accepted) in enumerate(rules, start=1):
+        lines += [
+            f"{prefix}.filters.{number} = log4cplus::spi::StringMatchFilter",
+            f"{prefix}.filters.{number}.StringToMatch = {text}",
+            f"{prefix}.filters.{number}.AcceptOnMatch = {accepted}",
+        ]
+    warnings, last = len(rules) + 1, len(rules) + 2
+    lines += [
+        f"{prefix}.filters.{warnings} = log4cplus::spi::LogLevelRangeFilter",
+        f"{prefix}.filters.{warnings}.LogLevelMin = WARN",
+        f"{prefix}.filters.{warnings}.LogLevelMax = FATAL",
+        f"{prefix}.filters.{warnings}.AcceptOnMatch = true",
+        f"{prefix}.filters.{last} = log4cplus::spi::DenyAllFilter",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def dcmtk_tool(name: str) -> str | None:

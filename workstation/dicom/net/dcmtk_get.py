@@ -38,6 +38,7 @@ from workstation.dicom.net.dcmtk_files import (
     dcmtk_env,
     dcmtk_tool,
     lines,
+    log_config,
     read_and_check,
     release_get_folder,
     tool,
@@ -72,45 +73,13 @@ FINDSCU = "findscu"
 # getscu's largest receive PDU: fewer, larger PDUs (its default is 16 KiB)
 GETSCU_MAX_PDU = 131072
 
-# dcmtk's logger: print only "Stored instance" file names (a debug message of its network
-# module; the data set module's debug messages are not even formatted), the final
-# sub-operation counts, and warnings or errors: one line each with its level letter, flushed at
-# once (so each object is taken as soon as it is stored, not when a pipe buffer fills).
-_LOG_CONFIG = """\
-log4cplus.rootLogger = DEBUG, out
-log4cplus.logger.dcmtk.dcmdata = WARN
-log4cplus.appender.out = log4cplus::ConsoleAppender
-log4cplus.appender.out.ImmediateFlush = true
-log4cplus.appender.out.layout = log4cplus::PatternLayout
-log4cplus.appender.out.layout.ConversionPattern = %P: %m%n
-log4cplus.appender.out.filters.1 = log4cplus::spi::StringMatchFilter
-log4cplus.appender.out.filters.1.StringToMatch = Filename:
-log4cplus.appender.out.filters.1.AcceptOnMatch = true
-log4cplus.appender.out.filters.2 = log4cplus::spi::StringMatchFilter
-log4cplus.appender.out.filters.2.StringToMatch = Number of
-log4cplus.appender.out.filters.2.AcceptOnMatch = true
-log4cplus.appender.out.filters.3 = log4cplus::spi::LogLevelRangeFilter
-log4cplus.appender.out.filters.3.LogLevelMin = WARN
-log4cplus.appender.out.filters.3.LogLevelMax = FATAL
-log4cplus.appender.out.filters.3.AcceptOnMatch = true
-log4cplus.appender.out.filters.4 = log4cplus::spi::DenyAllFilter
-"""
+# getscu's log: only the stored files' names (a debug message of its network module), the final
+# sub-operation counts, and warnings or errors, each line flushed at once (so each object is
+# taken as soon as it is stored, not when a pipe buffer fills).
+_LOG_CONFIG = log_config(("Filename:", "Number of"), flush=True)
 
-# findscu's logger: its final response's status (an INFO line), and warnings or errors
-_FIND_LOG_CONFIG = """\
-log4cplus.rootLogger = INFO, out
-log4cplus.appender.out = log4cplus::ConsoleAppender
-log4cplus.appender.out.layout = log4cplus::PatternLayout
-log4cplus.appender.out.layout.ConversionPattern = %P: %m%n
-log4cplus.appender.out.filters.1 = log4cplus::spi::StringMatchFilter
-log4cplus.appender.out.filters.1.StringToMatch = Final Find Response
-log4cplus.appender.out.filters.1.AcceptOnMatch = true
-log4cplus.appender.out.filters.2 = log4cplus::spi::LogLevelRangeFilter
-log4cplus.appender.out.filters.2.LogLevelMin = WARN
-log4cplus.appender.out.filters.2.LogLevelMax = FATAL
-log4cplus.appender.out.filters.2.AcceptOnMatch = true
-log4cplus.appender.out.filters.3 = log4cplus::spi::DenyAllFilter
-"""
+# findscu's log: its final response's status (an INFO line), and warnings or errors
+_FIND_LOG_CONFIG = log_config(("Final Find Response",), level="INFO")
 
 _SOP_UID_ELEMENT = re.compile(r'<element tag="0008,0018"[^>]*>([^<]*)</element>')
 

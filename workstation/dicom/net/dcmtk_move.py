@@ -48,6 +48,7 @@ from workstation.dicom.net.dcmtk_files import (
     clean_get_folders,
     dcmtk_env,
     dcmtk_tool,
+    log_config,
     release_get_folder,
     tool,
 )
@@ -70,19 +71,6 @@ STORESCP_MAX_PDU = 131072
 START_SECONDS = 5.0
 SETTLE_SECONDS = 2.0
 
-# storescp's logger: the file it is about to write, each request and association event, the
-# calling and called AE titles of each association (debug lines of its network module; the
-# data set module's debug messages are not even formatted), and warnings and errors.
-_LOG_CONFIG = """\
-log4cplus.rootLogger = DEBUG, out
-log4cplus.logger.dcmtk.dcmdata = WARN
-log4cplus.appender.out = log4cplus::ConsoleAppender
-log4cplus.appender.out.ImmediateFlush = true
-log4cplus.appender.out.layout = log4cplus::PatternLayout
-log4cplus.appender.out.layout.ConversionPattern = %P: %m%n
-{filters}
-log4cplus.appender.out.filters.{last} = log4cplus::spi::DenyAllFilter
-"""
 _LOGGED = (
     "storing DICOM file:",
     "Received Store Request",
@@ -94,56 +82,17 @@ _LOGGED = (
 )
 
 
-# movescu's logger: the request going out, the final response (its status, sub-operation
-# counts and failed instances: a debug dump of the message and its data set), and warnings and
-# errors; the pending responses' dumps (one per object) are left out.
-_MOVE_LOG_CONFIG = """\
-log4cplus.rootLogger = DEBUG, out
-log4cplus.logger.dcmtk.dcmdata = WARN
-log4cplus.appender.out = log4cplus::ConsoleAppender
-log4cplus.appender.out.layout = log4cplus::PatternLayout
-log4cplus.appender.out.layout.ConversionPattern = %P: %m%n
-log4cplus.appender.out.filters.1 = log4cplus::spi::StringMatchFilter
-log4cplus.appender.out.filters.1.StringToMatch = Pending
-log4cplus.appender.out.filters.1.AcceptOnMatch = false
-log4cplus.appender.out.filters.2 = log4cplus::spi::StringMatchFilter
-log4cplus.appender.out.filters.2.StringToMatch = Move R
-log4cplus.appender.out.filters.2.AcceptOnMatch = true
-log4cplus.appender.out.filters.3 = log4cplus::spi::StringMatchFilter
-log4cplus.appender.out.filters.3.StringToMatch = C-MOVE RSP
-log4cplus.appender.out.filters.3.AcceptOnMatch = true
-log4cplus.appender.out.filters.4 = log4cplus::spi::StringMatchFilter
-log4cplus.appender.out.filters.4.StringToMatch = (0008,0058)
-log4cplus.appender.out.filters.4.AcceptOnMatch = true
-log4cplus.appender.out.filters.5 = log4cplus::spi::LogLevelRangeFilter
-log4cplus.appender.out.filters.5.LogLevelMin = WARN
-log4cplus.appender.out.filters.5.LogLevelMax = FATAL
-log4cplus.appender.out.filters.5.AcceptOnMatch = true
-log4cplus.appender.out.filters.6 = log4cplus::spi::DenyAllFilter
-"""
+# movescu's log: the request going out, the final response (its status, sub-operation counts
+# and failed instances: a debug dump of the message and its data set), and warnings and errors;
+# the pending responses' dumps (one per object) are left out.
+_MOVE_LOG_CONFIG = log_config(("Move R", "C-MOVE RSP", "(0008,0058)"), deny=("Pending",))
 
-
-def _log_config() -> str:
-    # DIMSE message dumps first, denied: they print the peer's UIDs, which must never be read
-    # as lines of storescp's own (a UID is not a file name, an AE title or an event)
-    filters = [
-        "log4cplus.appender.out.filters.1 = log4cplus::spi::StringMatchFilter",
-        "log4cplus.appender.out.filters.1.StringToMatch = DIMSE MESSAGE",
-        "log4cplus.appender.out.filters.1.AcceptOnMatch = false",
-    ]
-    for number, text in enumerate(_LOGGED, start=2):
-        prefix = f"log4cplus.appender.out.filters.{number}"
-        filters.append(f"{prefix} = log4cplus::spi::StringMatchFilter")
-        filters.append(f"{prefix}.StringToMatch = {text}")
-        filters.append(f"{prefix}.AcceptOnMatch = true")
-    prefix = f"log4cplus.appender.out.filters.{len(_LOGGED) + 2}"
-    filters += [
-        f"{prefix} = log4cplus::spi::LogLevelRangeFilter",
-        f"{prefix}.LogLevelMin = WARN",
-        f"{prefix}.LogLevelMax = FATAL",
-        f"{prefix}.AcceptOnMatch = true",
-    ]
-    return _LOG_CONFIG.format(filters="\n".join(filters), last=len(_LOGGED) + 3)
+# storescp's log: the file it is about to write, each request and association event, the calling
+# and called AE titles of each association (debug lines of its network module), and warnings and
+# errors, flushed at once. DIMSE message dumps are denied first: they print the peer's UIDs,
+# which must never be read as lines of storescp's own (a UID is not a file name, an AE title or
+# an event).
+_STORESCP_LOG_CONFIG = log_config(_LOGGED, deny=("DIMSE MESSAGE",), flush=True)
 
 
 def available() -> bool:
@@ -248,7 +197,7 @@ def _port_free(port: int) -> bool:
 
 def _start_storescp(work: Path, ae_title: str, port: int) -> subprocess.Popen:
     config = work / "storescp-log.cfg"
-    config.write_text(_log_config())
+    config.write_text(_STORESCP_LOG_CONFIG)
     command = [tool(STORESCP), "-lc", str(config), "-aet", ae_title]
     command += ["-pdu", str(STORESCP_MAX_PDU), "+xa", "-dhl", "-ta", "30", "-td", "120"]
     command += ["-od", str(work), str(port)]  # default file names: <modality>.<SOP Instance UID>
