@@ -28,10 +28,11 @@ import mmap
 import os
 import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workstation.dicom.fast_header import ClassicHeader, header_from_view, parse_head
 from workstation.dicom.net.nodes import Node
@@ -363,6 +364,24 @@ def _file_verdict(buffer, size: int, requested_sop: str) -> tuple[str, str, str]
         size=size,
         meta_sop_uid=meta.sop_instance_uid,
     )
+
+
+def end_transfer(
+    processes: Sequence[subprocess.Popen],
+    receiver: FileReceiver,
+    indexer: Any,
+    work: Path,
+    lock: int,
+) -> None:
+    """However a retrieval ended: the dcmtk tools still running (only if something went wrong)
+    killed, what is in the store indexed, the private folder released."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    receiver.hand_over(final=True)
+    indexer.close()
+    release_get_folder(work, lock)
 
 
 def claim_get_folder(incoming: Path) -> tuple[Path, int]:

@@ -37,6 +37,7 @@ from workstation.dicom.net.dcmtk_files import (
     clean_get_folders,
     dcmtk_env,
     dcmtk_tool,
+    end_transfer,
     lines,
     log_config,
     read_and_check,
@@ -164,13 +165,7 @@ def get_study(
             _finish_listing(listing, work, result)
         receiver.report_waiting()
     finally:
-        for process in processes:  # still running only if we were interrupted
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        receiver.hand_over(final=True)  # what is in the store gets indexed, whatever happened
-        indexer.close()
-        release_get_folder(work, lock)
+        end_transfer(processes, receiver, indexer, work, lock)
     return result
 
 

@@ -48,8 +48,8 @@ from workstation.dicom.net.dcmtk_files import (
     clean_get_folders,
     dcmtk_env,
     dcmtk_tool,
+    end_transfer,
     log_config,
-    release_get_folder,
     tool,
 )
 from workstation.dicom.net.nodes import Node, NodeStore
@@ -172,13 +172,7 @@ def move_into_store(
             dcmtk_get._finish_listing(listing, work, result)
         receiver.report_waiting()
     finally:
-        for process in processes:  # still running only if something went wrong
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        receiver.hand_over(final=True)  # what is in the store gets indexed, whatever happened
-        indexer.close()
-        release_get_folder(work, lock)
+        end_transfer(processes, receiver, indexer, work, lock)
     return result
 
 
