@@ -1,14 +1,15 @@
 """A PACS that dies in the middle of sending an object: run as its own process by the tests.
 
-    python dying_peer.py FOLDER PORT AE_TITLE KILL_AT [strict]
+    python dying_peer.py FOLDER PORT AE_TITLE KILL_AT [strict] [move=DESTINATION_PORT]
 
 It serves the DICOM files in FOLDER (C-FIND at series and image level, C-GET of a study or
-series) and, while sending the KILL_AT-th object of a C-GET (0: never), writes the first half of
-the P-DATA PDU that carries its data set and then SIGKILLs itself: the client is left with a
-half-sent object on the wire and a dead peer, as when a PACS crashes mid-retrieval. Orthanc
-cannot be killed at a chosen object when the client (dcmtk's getscu) runs far ahead of the
-test's callbacks. With "strict" it refuses image-level queries without a series UID, as a
-strictly hierarchical PACS does.
+series, and with "move=" C-MOVE to 127.0.0.1 at DESTINATION_PORT) and, while sending the
+KILL_AT-th object of a retrieval (0: never), writes the first half of the P-DATA PDU that
+carries its data set and then SIGKILLs itself: the client is left with a half-sent object on
+the wire and a dead peer, as when a PACS crashes mid-retrieval. Orthanc cannot be killed at a
+chosen object when the client (dcmtk's getscu) runs far ahead of the test's callbacks. With
+"strict" it refuses image-level queries without a series UID, as a strictly hierarchical PACS
+does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pynetdicom import AE, StoragePresentationContexts, evt
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
 )
 
 _armed = {"now": False}
@@ -47,7 +49,9 @@ def main() -> None:
         sys.argv[3],
         int(sys.argv[4]),
     )
-    strict = sys.argv[5:] == ["strict"]
+    options = sys.argv[5:]
+    strict = "strict" in options
+    move_to = next((int(o.removeprefix("move=")) for o in options if o.startswith("move=")), 0)
     datasets = [dcmread(p) for p in sorted(folder.glob("*.dcm"))]
     pynetdicom.transport.AssociationSocket.send = _send_then_die
 
@@ -82,15 +86,22 @@ def main() -> None:
                 answered.add(key)
                 yield 0xFF00, answer
 
-    def on_get(event):
-        found = matching(event.identifier)
-        # The client lists the study alongside the C-GET; let that listing finish first, so the
-        # test is about dying mid-object, not about dying before the study could be listed.
+    def send_matching(identifier: Dataset):
+        found = matching(identifier)
+        # The client lists the study alongside the retrieval; let that listing finish first, so
+        # the test is about dying mid-object, not about dying before the study could be listed.
         time.sleep(0.2)
         yield len(found)
         for number, ds in enumerate(found, start=1):
             _armed["now"] = number == kill_at
             yield 0xFF00, ds
+
+    def on_get(event):
+        yield from send_matching(event.identifier)
+
+    def on_move(event):
+        yield "127.0.0.1", move_to
+        yield from send_matching(event.identifier)
 
     ae = AE(ae_title=ae_title)
     ae.maximum_pdu_size = 16384
@@ -98,11 +109,14 @@ def main() -> None:
     ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
     for context in StoragePresentationContexts:
         ae.add_supported_context(context.abstract_syntax, scp_role=True, scu_role=False)
+    handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_GET, on_get)]
+    if move_to:
+        ae.add_supported_context(StudyRootQueryRetrieveInformationModelMove)
+        for context in StoragePresentationContexts[:120]:  # as the move's storage SCU
+            ae.add_requested_context(context.abstract_syntax)
+        handlers.append((evt.EVT_C_MOVE, on_move))
     print("ready", flush=True)
-    ae.start_server(
-        ("127.0.0.1", port),
-        evt_handlers=[(evt.EVT_C_FIND, on_find), (evt.EVT_C_GET, on_get)],
-    )
+    ae.start_server(("127.0.0.1", port), evt_handlers=handlers)
 
 
 if __name__ == "__main__":

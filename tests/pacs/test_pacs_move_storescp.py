@@ -12,12 +12,10 @@ object from a caller that is not a registered node.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -156,13 +154,13 @@ def test_pynetdicom_backend_still_receives_a_move(tmp_path, pacs, storescp_calls
 
 
 def _move_from_peer(folder: Path, store: Path, kill_at: int, seen: list) -> tuple:
-    """retrieve(move=True) of FOLDER's study from this file run as a peer; (report, peer)."""
+    """retrieve(move=True) of FOLDER's study from dying_peer.py run as a peer; (report, peer)."""
     study = str(dcmread(next(folder.glob("*.dcm"))).StudyInstanceUID)
     our_port = free_port()
     peer_port = free_port()
-    arguments = [str(folder), str(peer_port), PEER_AE, str(our_port), str(kill_at)]
+    arguments = [str(folder), str(peer_port), PEER_AE, str(kill_at), f"move={our_port}"]
     peer = subprocess.Popen(
-        [sys.executable, __file__, *arguments],
+        [sys.executable, str(Path(__file__).with_name("dying_peer.py")), *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -345,86 +343,3 @@ def test_a_file_is_taken_only_once_storescp_has_moved_on(storescp_folder):
     assert len(result.rejected) == 1 and "truncated" in result.rejected[0]
     assert [p.stem for p in _stored(store)] == [first.name[3:]]
     assert not second.exists()
-
-
-# -- the dying peer, run as a program -------------------------------------------------------------
-def _serve_then_die() -> None:
-    """Serve C-FIND and C-MOVE of FOLDER's files; while sending the KILL_AT-th object to the
-    move destination, write half of the PDU carrying its data set and SIGKILL this process."""
-    import pynetdicom.transport
-    from pydicom.dataset import Dataset
-    from pynetdicom import AE, StoragePresentationContexts, evt
-    from pynetdicom.sop_class import (
-        StudyRootQueryRetrieveInformationModelFind,
-        StudyRootQueryRetrieveInformationModelMove,
-    )
-
-    folder, port, ae_title = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    destination_port, kill_at = int(sys.argv[4]), int(sys.argv[5])
-    datasets = [dcmread(p) for p in sorted(folder.glob("*.dcm"))]
-    armed = {"now": False}
-    send = pynetdicom.transport.AssociationSocket.send
-
-    def send_then_die(self, bytestream: bytes) -> None:
-        # P-DATA-TF (type 4) whose first value item carries data set bytes (control bit 0 clear)
-        if armed["now"] and bytestream[:1] == b"\x04" and not bytestream[11] & 0x01:
-            self.socket.sendall(bytestream[: len(bytestream) // 2])
-            os.kill(os.getpid(), signal.SIGKILL)
-        send(self, bytestream)
-
-    pynetdicom.transport.AssociationSocket.send = send_then_die
-
-    def matching(identifier: Dataset) -> list[Dataset]:
-        study = identifier.get("StudyInstanceUID", "")
-        series = identifier.get("SeriesInstanceUID", "")
-        return [
-            ds
-            for ds in datasets
-            if ds.StudyInstanceUID == study and (not series or ds.SeriesInstanceUID == series)
-        ]
-
-    def on_find(event):
-        level = event.identifier.QueryRetrieveLevel
-        keywords = ["StudyInstanceUID"]
-        if level in ("SERIES", "IMAGE"):
-            keywords.append("SeriesInstanceUID")
-        if level == "IMAGE":
-            keywords += ["SOPInstanceUID", "SOPClassUID", "InstanceNumber"]
-        answered = set()
-        for ds in matching(event.identifier):
-            answer = Dataset()
-            answer.QueryRetrieveLevel = level
-            for keyword in keywords:
-                setattr(answer, keyword, getattr(ds, keyword))
-            key = tuple(str(getattr(answer, k)) for k in keywords)
-            if key not in answered:
-                answered.add(key)
-                yield 0xFF00, answer
-
-    def on_move(event):
-        yield "127.0.0.1", destination_port
-        found = matching(event.identifier)
-        # The client lists the study alongside the C-MOVE; let that listing finish first, so the
-        # test is about dying mid-object, not about dying before the study could be listed.
-        time.sleep(0.2)
-        yield len(found)
-        for number, ds in enumerate(found, start=1):
-            armed["now"] = number == kill_at
-            yield 0xFF00, ds
-
-    ae = AE(ae_title=ae_title)
-    ae.maximum_pdu_size = 16384
-    ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
-    ae.add_supported_context(StudyRootQueryRetrieveInformationModelMove)
-    for context in StoragePresentationContexts:
-        ae.add_requested_context(context.abstract_syntax)
-        if len(ae.requested_contexts) >= 120:
-            break
-    print("ready", flush=True)
-    ae.start_server(
-        ("127.0.0.1", port), evt_handlers=[(evt.EVT_C_FIND, on_find), (evt.EVT_C_MOVE, on_move)]
-    )
-
-
-if __name__ == "__main__":
-    _serve_then_die()
