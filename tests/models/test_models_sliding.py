@@ -56,6 +56,18 @@ def test_matches_the_bare_monai_call(network, image):
     torch.testing.assert_close(result, plain(network, image), rtol=0, atol=0)
 
 
+def test_the_output_is_an_ordinary_tensor_a_plugin_may_change_in_place(network, image):
+    """Run under inference mode like the bare call, but handed back as an ordinary tensor: a
+    plugin clamping or scaling it in place must not fail with "inplace update to inference
+    tensor outside InferenceMode"."""
+    out = sliding_window(network, image, (16, 16, 16), sw_batch_size=2)
+    assert not out.is_inference() and not out.requires_grad
+    before = out.clone()
+    out.clamp_(min=0.0).mul_(2.0)
+    assert torch.equal(out, before.clamp(min=0.0) * 2.0)
+    assert not sliding_window(network, image[0], (16, 16, 16)).is_inference()
+
+
 def test_out_of_memory_retries_with_smaller_batches_and_same_output(network, image):
     flaky = RunsOutOfMemory(network, limit=2)
     retries: list[str] = []

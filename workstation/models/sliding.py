@@ -171,7 +171,9 @@ def sliding_window(
             return output
 
         try:
-            with torch.no_grad():
+            # inference mode, as a bare MONAI call runs it (no autograd bookkeeping per window);
+            # the result is cloned out of it below, so callers may change it in place
+            with torch.inference_mode():
                 result = sliding_window_inference(
                     inputs,
                     roi_size,
@@ -188,7 +190,7 @@ def sliding_window(
         except torch.OutOfMemoryError:
             pass  # handled below, once the traceback (holding the failed tensors) is released
         else:
-            return result if batched else result[0]
+            return (result if batched else result[0]).clone()
         from workstation.models.cache import model_cache
 
         model_cache().release_device(run_device)  # models kept idle on this device
