@@ -50,6 +50,7 @@ from workstation.models.errors import (
     ModelError,
     UntrustedModel,
 )
+from workstation.models.field_of_view import field_of_view_note
 from workstation.models.metadata import BundleMetadata, read_metadata, version_warnings
 from workstation.models.precision import (
     PRECISIONS,
@@ -95,6 +96,7 @@ __all__ = [
     "autocast_context",
     "cached_model",
     "fallback_plan",
+    "field_of_view_note",
     "find_weights",
     "is_demo_weights",
     "is_trusted",

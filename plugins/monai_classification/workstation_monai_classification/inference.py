@@ -27,6 +27,7 @@ from workstation.models import (
     CheckpointError,
     autocast_context,
     cached_model,
+    field_of_view_note,
     is_demo_weights,
     load_model,
     prepare_network,
@@ -411,19 +412,12 @@ def classify_with_bundle(
     return SeriesClassification(series, per_unit, heat, target, None, notes)
 
 
-def field_of_view_note(volume: Volume, model: ClassifierModel) -> str | None:
+def small_series_note(volume: Volume, model: ClassifierModel) -> str | None:
     """A note when the series covers far less than this plugin's weights were trained on (not
     said of a bundle: what it was trained on is its authors' to state)."""
     if model.bundle is not None:
         return None
-    extent = np.asarray(volume.array.shape[::-1]) * np.asarray(volume.spacing)  # x, y, z mm
-    if float(extent.max()) >= SMALL_FIELD_OF_VIEW_MM:
-        return None
-    size = " x ".join(f"{float(e):.0f}" for e in extent)
-    return (
-        f"the series covers only {size} mm, far less than the weights were trained on "
-        f"(bodies of about 200 mm and more): the result may mean little"
-    )
+    return field_of_view_note(volume, SMALL_FIELD_OF_VIEW_MM, "bodies of about 200 mm and more")
 
 
 def run(ctx: RunContext) -> Classification:
@@ -444,7 +438,7 @@ def run(ctx: RunContext) -> Classification:
             progress=ctx.progress,
             cancelled=ctx.cancelled,
         )
-        small = field_of_view_note(ctx.volume, model)
+        small = small_series_note(ctx.volume, model)
     ctx.check_cancelled()
     notes = found.notes + ([small] if small else [])
     for note in notes:

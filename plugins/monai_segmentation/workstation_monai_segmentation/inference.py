@@ -20,6 +20,7 @@ from workstation.models import (
     BundleError,
     InferenceCancelled,
     cached_model,
+    field_of_view_note,
     is_demo_weights,
     load_model,
     prepare_network,
@@ -313,18 +314,13 @@ def segment_with_bundle(
     return Segmentation(labels.astype(np.uint8), notes, channels)
 
 
-def field_of_view_note(volume: Volume, model: SegmentationModel) -> str | None:
+def small_series_note(volume: Volume, model: SegmentationModel) -> str | None:
     """A note when the series covers far less than what this plugin's weights were trained on
     (not said of a bundle: what it was trained on is its authors' to state)."""
     if model.bundle is not None:
         return None
-    extent = np.asarray(volume.array.shape[::-1]) * np.asarray(volume.spacing)  # x, y, z mm
-    if float(extent.max()) >= SMALL_FIELD_OF_VIEW_MM:
-        return None
-    size = " x ".join(f"{float(e):.0f}" for e in extent)
-    return (
-        f"the series covers only {size} mm, far less than the weights were trained on "
-        f"(fields of view of about 128 mm and more): the result may mean little"
+    return field_of_view_note(
+        volume, SMALL_FIELD_OF_VIEW_MM, "fields of view of about 128 mm and more"
     )
 
 
@@ -359,7 +355,7 @@ def run(ctx: RunContext) -> list[LabelMap | Measurements]:
             )
         except InferenceCancelled as error:
             raise Cancelled(f"{ANALYSIS_ID} was cancelled") from error
-        small = field_of_view_note(ctx.volume, model)
+        small = small_series_note(ctx.volume, model)
         notes = found.notes + ([small] if small else [])
         # the kept model's list stays unshared; a bundle without label names: one per channel
         label_table = list(model.labels) or [
