@@ -16,6 +16,7 @@ from workstation.models.cache import model_cache
 from workstation.models.trust import store_for_run, trust, trust_command
 from workstation.plugins.manager import load_registry
 from workstation.plugins.runner import Runner
+from workstation.testing.bundles import write_bundle_folder
 
 LOADING_PLUGIN = """
 from workstation.plugins.api import (
@@ -161,16 +162,11 @@ def tiny_bundle(folder: Path) -> Path:
             }
         },
     }
-    (folder / "configs").mkdir(parents=True)
-    (folder / "models").mkdir()
-    (folder / "configs" / "inference.json").write_text(json.dumps(config))
-    (folder / "configs" / "metadata.json").write_text(json.dumps(metadata))
     state = {
         "weight": torch.tensor([-10.0, 10.0]).reshape(2, 1, 1, 1, 1),
         "bias": torch.tensor([5.0, -5.0]),
     }
-    torch.save(state, folder / "models" / "model.pt")
-    return folder
+    return write_bundle_folder(folder, config, metadata, state)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ analysis's own window (-160..240 HU) the same blob would be 0.46, p < 0.001.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from workstation_monai_classification.inference import run
 from workstation.models import CONFIG_KEY, CheckpointError, model_cache, trust
 from workstation.outputs.heatmaps import ucum_units
 from workstation.plugins.api import AnalysisInputs, RunContext, Volume
+from workstation.testing.bundles import write_bundle_folder
 
 NETWORK_CODE = '''
 import torch
@@ -82,13 +82,6 @@ def write_bundle(folder: Path, spatial_dims: int) -> Path:
             }
         },
     }
-    (folder / "configs").mkdir(parents=True)
-    (folder / "models").mkdir()
-    (folder / "scripts").mkdir()
-    (folder / "scripts" / "__init__.py").write_text("")
-    (folder / "scripts" / "net.py").write_text(NETWORK_CODE)
-    (folder / "configs" / "inference.json").write_text(json.dumps(config))
-    (folder / "configs" / "metadata.json").write_text(json.dumps(metadata))
     shape = (1, 1) + (1,) * spatial_dims
     state = {
         "features.weight": torch.ones(shape),
@@ -96,7 +89,10 @@ def write_bundle(folder: Path, spatial_dims: int) -> Path:
         "head.weight": torch.tensor([[-200.0], [200.0]]),
         "head.bias": torch.tensor([100.0, -100.0]),
     }
-    torch.save(state, folder / "models" / "model.pt")
+    write_bundle_folder(folder, config, metadata, state)
+    (folder / "scripts").mkdir()
+    (folder / "scripts" / "__init__.py").write_text("")
+    (folder / "scripts" / "net.py").write_text(NETWORK_CODE)
     return folder
 
 

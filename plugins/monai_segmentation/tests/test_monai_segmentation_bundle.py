@@ -11,7 +11,6 @@ expected label map tells which preprocessing ran.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from workstation_monai_segmentation.inference import run
 
 from workstation.models import model_cache, trust
 from workstation.plugins.api import AnalysisInputs, LabelMap, Measurements, RunContext, Volume
+from workstation.testing.bundles import write_bundle_folder
 
 SPLEEN_LIKE_PREPROCESSING = [
     {"_target_": "LoadImaged", "keys": "image"},
@@ -97,16 +97,11 @@ def write_threshold_bundle(folder: Path, postprocessing: bool = True) -> Path:
             }
         },
     }
-    (folder / "configs").mkdir(parents=True)
-    (folder / "models").mkdir()
-    (folder / "configs" / "inference.json").write_text(json.dumps(config))
-    (folder / "configs" / "metadata.json").write_text(json.dumps(metadata))
     state = {
         "weight": torch.tensor([-10.0, 10.0]).reshape(2, 1, 1, 1, 1),
         "bias": torch.tensor([5.0, -5.0]),
     }
-    torch.save(state, folder / "models" / "model.pt")
-    return folder
+    return write_bundle_folder(folder, config, metadata, state)
 
 
 def oblique_series() -> Volume:
