@@ -366,6 +366,17 @@ def _file_verdict(buffer, size: int, requested_sop: str) -> tuple[str, str, str]
     )
 
 
+def start_logged(command: list[str], work: Path, log_name: str) -> subprocess.Popen:
+    """Start a dcmtk tool in `work` with its output in `work`/`log_name`, read once it ends."""
+    log = open(work / log_name, "wb")  # noqa: SIM115 - the child holds it; ours closes at once
+    try:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=dcmtk_env(), cwd=work
+        )
+    finally:
+        log.close()
+
+
 def end_transfer(
     processes: Sequence[subprocess.Popen],
     receiver: FileReceiver,

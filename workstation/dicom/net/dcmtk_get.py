@@ -42,6 +42,7 @@ from workstation.dicom.net.dcmtk_files import (
     log_config,
     read_and_check,
     release_get_folder,
+    start_logged,
     tool,
 )
 from workstation.dicom.net.nodes import Node
@@ -104,7 +105,7 @@ class DcmtkGetResult:
     exit_code: int = 0
 
 
-def _peer_arguments(node: Node, ae_title: str) -> list[str]:
+def peer_arguments(node: Node, ae_title: str) -> list[str]:
     return [
         "-S",  # study root information model
         "-aet",
@@ -120,7 +121,7 @@ def _peer_arguments(node: Node, ae_title: str) -> list[str]:
     ]
 
 
-def _keys(study_uid: str, series_uid: str | None, level: str) -> list[str]:
+def retrieve_keys(study_uid: str, series_uid: str | None, level: str) -> list[str]:
     keys = ["-k", f"QueryRetrieveLevel={level}", "-k", f"StudyInstanceUID={study_uid}"]
     if series_uid:
         keys += ["-k", f"SeriesInstanceUID={series_uid}"]
@@ -149,7 +150,7 @@ def get_study(
     receiver.progress = progress
     processes: list[subprocess.Popen] = []
     try:
-        listing = _start_listing(work, node, study_uid, series_uid, ae_title)
+        listing = start_listing(work, node, study_uid, series_uid, ae_title)
         processes.append(listing)
         getscu = _start_getscu(work, node, study_uid, series_uid, ae_title)
         processes.append(getscu)
@@ -157,39 +158,33 @@ def get_study(
         for line in lines(getscu.stdout.fileno()):
             _read_line(line, result, receiver)
             if receiver.waiting and listing.poll() is not None:
-                _finish_listing(listing, work, result)
+                finish_listing(listing, work, result)
                 receiver.report_waiting()
         result.exit_code = getscu.wait()
         receiver.hand_over(final=True)
         if result.expected is None and not result.listing_problem:
-            _finish_listing(listing, work, result)
+            finish_listing(listing, work, result)
         receiver.report_waiting()
     finally:
         end_transfer(processes, receiver, indexer, work, lock)
     return result
 
 
-def _start_listing(
+def start_listing(
     work: Path, node: Node, study_uid: str, series_uid: str | None, ae_title: str
 ) -> subprocess.Popen:
     config = work / "findscu-log.cfg"
     config.write_text(_FIND_LOG_CONFIG)
-    command = [tool(FINDSCU), "-lc", str(config), *_peer_arguments(node, ae_title)]
+    command = [tool(FINDSCU), "-lc", str(config), *peer_arguments(node, ae_title)]
     command += [node.host, str(node.port)]
-    command += _keys(study_uid, series_uid, "IMAGE")
+    command += retrieve_keys(study_uid, series_uid, "IMAGE")
     if not series_uid:
         command += ["-k", "SeriesInstanceUID"]
     command += ["-k", "SOPInstanceUID", "-Xs", str(work / "listing.xml")]
-    log = open(work / "findscu.log", "wb")  # noqa: SIM115 - closed when the process is done
-    try:
-        return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=dcmtk_env(), cwd=work
-        )
-    finally:
-        log.close()
+    return start_logged(command, work, "findscu.log")
 
 
-def _finish_listing(listing: subprocess.Popen, work: Path, result: ReceivedFiles) -> None:
+def finish_listing(listing: subprocess.Popen, work: Path, result: ReceivedFiles) -> None:
     """Wait for findscu and read the SOP Instance UIDs it listed (or why it could not)."""
     try:
         listing.wait(timeout=150)
@@ -226,9 +221,9 @@ def _start_getscu(
 ) -> subprocess.Popen:
     config = work / "getscu-log.cfg"
     config.write_text(_LOG_CONFIG)
-    command = [tool(GETSCU), "-lc", str(config), *_peer_arguments(node, ae_title)]
+    command = [tool(GETSCU), "-lc", str(config), *peer_arguments(node, ae_title)]
     command += ["-pdu", str(GETSCU_MAX_PDU), node.host, str(node.port)]
-    command += _keys(study_uid, series_uid, "SERIES" if series_uid else "STUDY")
+    command += retrieve_keys(study_uid, series_uid, "SERIES" if series_uid else "STUDY")
     command += ["-od", str(work)]
     return subprocess.Popen(
         command,

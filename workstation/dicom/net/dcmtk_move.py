@@ -50,6 +50,7 @@ from workstation.dicom.net.dcmtk_files import (
     dcmtk_tool,
     end_transfer,
     log_config,
+    start_logged,
     tool,
 )
 from workstation.dicom.net.nodes import Node, NodeStore
@@ -156,7 +157,7 @@ def move_into_store(
         storescp = _start_storescp(work, ae_title, port)
         processes.append(storescp)
         _wait_listening(storescp, port, log)
-        listing = dcmtk_get._start_listing(work, node, study_uid, series_uid, ae_title)
+        listing = dcmtk_get.start_listing(work, node, study_uid, series_uid, ae_title)
         processes.append(listing)
         log.listing = (listing, work)
         movescu = _start_movescu(work, node, study_uid, series_uid, ae_title)
@@ -169,7 +170,7 @@ def move_into_store(
         storescp.wait()
         receiver.hand_over(final=True)
         if result.expected is None and not result.listing_problem:
-            dcmtk_get._finish_listing(listing, work, result)
+            dcmtk_get.finish_listing(listing, work, result)
         receiver.report_waiting()
     finally:
         end_transfer(processes, receiver, indexer, work, lock)
@@ -233,16 +234,10 @@ def _start_movescu(
 ) -> subprocess.Popen:
     config = work / "movescu-log.cfg"
     config.write_text(_MOVE_LOG_CONFIG)
-    command = [tool(MOVESCU), "-lc", str(config), *dcmtk_get._peer_arguments(node, ae_title)]
+    command = [tool(MOVESCU), "-lc", str(config), *dcmtk_get.peer_arguments(node, ae_title)]
     command += ["-aem", ae_title, node.host, str(node.port)]
-    command += dcmtk_get._keys(study_uid, series_uid, "SERIES" if series_uid else "STUDY")
-    log = open(work / "movescu.log", "wb")  # noqa: SIM115 - closed when the process is done
-    try:
-        return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=dcmtk_env(), cwd=work
-        )
-    finally:
-        log.close()
+    command += dcmtk_get.retrieve_keys(study_uid, series_uid, "SERIES" if series_uid else "STUDY")
+    return start_logged(command, work, "movescu.log")
 
 
 @dataclass
@@ -380,7 +375,7 @@ class _StorescpLog:
             self.receiver.sender_ae = calling
             self.receiver.take(path)
             if self.receiver.waiting and self.listing and self.listing[0].poll() is not None:
-                dcmtk_get._finish_listing(*self.listing, self.result)
+                dcmtk_get.finish_listing(*self.listing, self.result)
                 self.receiver.report_waiting()
 
     def _unlink_in_folder(self, path: str) -> None:
