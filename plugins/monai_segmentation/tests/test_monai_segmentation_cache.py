@@ -9,6 +9,7 @@ import torch
 from workstation_monai_segmentation import plugin
 from workstation_monai_segmentation.config import ANALYSIS_ID, default_model_config
 from workstation_monai_segmentation.inference import kept_segmentation_model, run
+from workstation_monai_segmentation.labels_back import labels_to_source_grid
 from workstation_monai_segmentation.phantoms import (
     ACQUISITIONS,
     centred_geometry,
@@ -16,7 +17,6 @@ from workstation_monai_segmentation.phantoms import (
     rotation_matrix,
 )
 from workstation_monai_segmentation.preprocessing import (
-    labels_to_source_grid,
     metatensor_geometry,
     network_input,
     preprocess,
@@ -115,6 +115,32 @@ def test_network_input_equals_monai_orientation_spacing_and_window(name):
     assert float(image.min()) >= 0.0 and float(image.max()) <= 1.0
 
 
+@pytest.mark.parametrize("name", ["axial", "coronal", "sagittal, left-right flipped"])
+def test_network_input_in_slabs_on_threads_equals_monai(name, monkeypatch):
+    """A large series is resampled slab by slab on several threads: slabs of a few planes
+    here, a read-only series as the host hands it over; the same input as MONAI's transforms
+    and the series unchanged."""
+    import workstation_monai_segmentation.preprocessing as preprocessing
+
+    monkeypatch.setattr(preprocessing, "SLAB_BYTES", 3 * 31 * 27 * 4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    spacing, direction = GRIDS[name]
+    array = np.random.default_rng(4).normal(40.0, 150.0, (23, 31, 27)).astype(np.float32)
+    array.flags.writeable = False
+    volume = Volume(array, spacing, (12.0, -30.0, 4.0), direction)
+    try:
+        image, grid = network_input(volume, default_model_config())
+    finally:
+        torch.set_num_threads(threads)
+    data, _ = preprocess(volume, default_model_config())
+    assert torch.allclose(image, data["image"].as_tensor()[None], atol=1e-5, rtol=0)
+    assert grid.is_close(metatensor_geometry(data["image"]))
+    assert np.array_equal(
+        volume.array, np.random.default_rng(4).normal(40.0, 150.0, (23, 31, 27)).astype(np.float32)
+    )
+
+
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("layout", ["zyx", "ijk view"])
 def test_labels_back_equal_the_arg_max_of_every_map_interpolated(seed, layout):
@@ -185,3 +211,75 @@ def test_labels_back_on_a_grid_coarser_along_one_axis_and_finer_along_another():
     ijk = to_network[:3, :3] @ zyx[::-1] + to_network[:3, 3:]
     every = np.stack([ndimage.map_coordinates(m, ijk[::-1], order=1, mode="nearest") for m in maps])
     assert np.array_equal(fast, every.argmax(axis=0).reshape(source.shape).astype(np.uint8))
+
+
+def every_map_interpolated(probabilities, network, source):
+    """The reference way back: every class map interpolated at every source voxel, then the
+    arg-max."""
+    from scipy import ndimage
+
+    to_network = np.linalg.inv(network.index_to_world_matrix) @ source.index_to_world_matrix
+    zyx = np.indices(source.shape).reshape(3, -1).astype(float)
+    ijk = to_network[:3, :3] @ zyx[::-1] + to_network[:3, 3:]
+    every = np.stack(
+        [ndimage.map_coordinates(m, ijk[::-1], order=1, mode="nearest") for m in probabilities]
+    )
+    return every.argmax(axis=0).reshape(source.shape).astype(np.uint8)
+
+
+WAY_BACK_GRIDS = {
+    # source (shape z, y, x; spacing x, y, z; origin; direction) over about the extent of a
+    # 2 mm network grid of (9, 10, 11) voxels
+    "flipped in-plane, 0.7 mm": (
+        (12, 28, 31),
+        (0.7, 0.7, 1.5),
+        (21.3, 19.4, 0.2),
+        (-1, 0, 0, 0, -1, 0, 0, 0, 1),
+    ),
+    "flipped through-plane, 3 mm": (
+        (6, 18, 17),
+        (1.3, 1.1, 3.0),
+        (0.3, 0.2, 16.5),
+        (1, 0, 0, 0, 1, 0, 0, 0, -1),
+    ),
+    "0.09 mm, blended voxel by voxel": (
+        (50, 45, 40),
+        (0.09, 0.09, 0.09),
+        (6.3, 7.2, 8.1),
+        (1, 0, 0, 0, 1, 0, 0, 0, 1),
+    ),
+    "tilted 15 degrees": (
+        (12, 20, 22),
+        (1.0, 0.9, 1.4),
+        (0.5, 0.4, 0.3),
+        tuple(rotation_matrix(np.array([1.0, 0.4, 0.2]), 15.0).ravel()),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", WAY_BACK_GRIDS)
+@pytest.mark.parametrize("logits", [False, True], ids=["probabilities", "logits"])
+def test_labels_back_on_flipped_far_finer_and_tilted_grids(name, logits):
+    """Series whose axes run against the network's, one so much finer that a network cell
+    covers thousands of its voxels (blended voxel by voxel), and a tilted one: the labels of
+    interpolating every probability map at every voxel, from probabilities or from the raw
+    network outputs."""
+    from scipy import ndimage
+
+    from workstation.plugins.api import Geometry
+
+    rng = np.random.default_rng(len(name))
+    shape = (9, 10, 11)
+    raw = ndimage.gaussian_filter(rng.normal(size=(3, *shape)), (0, 1.2, 1.2, 1.2)) * 8.0
+    scores = np.ascontiguousarray(raw.astype(np.float32).transpose(0, 3, 2, 1)).transpose(
+        0, 3, 2, 1
+    )  # torch's (C, i, j, k) memory seen as (C, z, y, x)
+    probabilities = np.exp(scores.astype(np.float64))
+    probabilities /= probabilities.sum(axis=0)
+    network = Geometry(shape, (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    source = Geometry(*WAY_BACK_GRIDS[name])
+    given = scores if logits else probabilities.astype(np.float32)
+    fast = labels_to_source_grid(given, network, source, logits=logits)
+    expected = every_map_interpolated(probabilities, network, source)
+    assert len(np.unique(expected)) == 3  # the grid crosses every class boundary
+    assert np.array_equal(fast, expected)

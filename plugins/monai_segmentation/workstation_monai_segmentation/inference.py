@@ -35,13 +35,9 @@ from workstation_monai_segmentation.config import (
     DEMO_WEIGHTS,
     default_model_config,
 )
+from workstation_monai_segmentation.labels_back import labels_to_source_grid
 from workstation_monai_segmentation.network import build_network
-from workstation_monai_segmentation.preprocessing import (
-    labels_to_source_grid,
-    network_input,
-    preprocess,
-    to_source_grid,
-)
+from workstation_monai_segmentation.preprocessing import network_input, preprocess, to_source_grid
 
 BUNDLE_COLORS = ((220, 60, 60), (60, 180, 75), (0, 130, 200), (255, 225, 25), (145, 30, 180))
 """RGB colours for a bundle's labels, which carry none."""
@@ -190,10 +186,10 @@ def segment(
         del logits
         on_source = to_source_grid(probabilities, data, transform)
         return on_source.argmax(axis=0).astype(np.uint8)
-    probabilities = torch.softmax(logits[0].float(), dim=0).cpu().numpy()
+    scores = logits[0].float().cpu().numpy()  # the softmax is taken only where labels mix
     del logits
-    on_network = probabilities.transpose(0, 3, 2, 1)  # (C, z, y, x) view
-    return labels_to_source_grid(on_network, network_grid, volume.geometry)
+    on_network = scores.transpose(0, 3, 2, 1)  # (C, z, y, x) view
+    return labels_to_source_grid(on_network, network_grid, volume.geometry, logits=True)
 
 
 def segment_volume(
