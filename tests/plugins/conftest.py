@@ -168,7 +168,12 @@ def chatty(ctx):
 
 
 def seeded(ctx):
-    return Measurements(name="draw", columns=["value"], rows=[[float(np.random.rand())]])
+    draws = [float(np.random.rand())]  # numpy: seeded by the host before the call
+    ctx.seed_everything()  # torch: seeded once the analysis asks (the host does not import it)
+    import torch
+
+    draws.append(float(torch.rand(1)))
+    return Measurements(name="draw", columns=["numpy", "torch"], rows=[draws])
 """
 
 

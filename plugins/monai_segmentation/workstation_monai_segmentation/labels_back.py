@@ -19,8 +19,8 @@ import torch
 
 from workstation.plugins.api import Geometry
 
-CELL_BLOCK_VALUES = 1 << 19
-"""Interpolated values (classes x source voxels) computed at once: 2 MB of float32, so memory
+CELL_BLOCK_VALUES = 1 << 20
+"""Interpolated values (classes x source voxels) computed at once: 4 MB of float32, so memory
 stays bounded on any series."""
 
 MAX_CELL_POINTS = 4096
