@@ -52,3 +52,28 @@ def test_headless_demo_indexes_imports_runs_and_reports(tmp_path: Path) -> None:
     run = json.loads((store / "demo-runs" / "threshold-bone" / "run.json").read_text())
     assert run["analysis"]["id"] == "threshold.segment"
     assert {o["kind"] for o in run["outputs"]} >= {"dicom_seg", "nifti", "csv"}
+
+
+def test_demo_images_carry_the_birth_date_and_sex_of_the_demo_records(tmp_path: Path) -> None:
+    """The viewer shows the DICOM header beside the records timeline: both must describe the
+    same person."""
+    import pydicom
+
+    from workstation.demo import make_images, make_records
+
+    patients = make_records(tmp_path / "records", 2, seed=0)
+    make_images(tmp_path / "images", patients, seed=0)
+    by_mrn = {}
+    for bundle_file in (tmp_path / "records").glob("*.json"):
+        bundle = json.loads(bundle_file.read_text(encoding="utf-8"))
+        for entry in bundle["entry"]:
+            if entry["resource"]["resourceType"] == "Patient":
+                for identifier in entry["resource"]["identifier"]:
+                    by_mrn[identifier["value"]] = entry["resource"]
+    for patient in patients:
+        fhir = by_mrn[patient.mrn]
+        assert fhir["birthDate"] and fhir["gender"] in {"male", "female"}
+        for image in (tmp_path / "images" / patient.mrn).rglob("*.dcm"):
+            header = pydicom.dcmread(image, stop_before_pixels=True)
+            assert header.PatientBirthDate == fhir["birthDate"].replace("-", "")
+            assert header.PatientSex == {"male": "M", "female": "F"}.get(fhir["gender"], "O")

@@ -22,6 +22,8 @@ DEMO_PATIENTS = 3
 class DemoPatient:
     mrn: str
     dicom_name: str
+    birth_date: str = ""  # DICOM DA (YYYYMMDD), from the records so both say the same
+    sex: str = "O"  # DICOM M / F / O
 
 
 def has_display() -> bool:
@@ -44,7 +46,14 @@ def make_records(out_dir: Path, patients: int, seed: int) -> list[DemoPatient]:
             e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
         )
         name = patient["name"][0]
-        demo_patients.append(DemoPatient(truth.mrn, f"{name['family']}^{name['given'][0]}".upper()))
+        demo_patients.append(
+            DemoPatient(
+                truth.mrn,
+                f"{name['family']}^{name['given'][0]}".upper(),
+                str(patient.get("birthDate", "")).replace("-", ""),
+                {"male": "M", "female": "F"}.get(str(patient.get("gender")), "O"),
+            )
+        )
     return demo_patients
 
 
@@ -54,7 +63,11 @@ def make_images(out_dir: Path, patients: list[DemoPatient], seed: int) -> list[P
 
     written: list[Path] = []
     for number, patient in enumerate(patients):
-        common = {"patient_name": patient.dicom_name}
+        common = {
+            "patient_name": patient.dicom_name,
+            "birth_date": patient.birth_date,
+            "sex": patient.sex,
+        }
         written += write_ct_phantom_series(
             out_dir / patient.mrn / "ct",
             patient_id=patient.mrn,
