@@ -33,8 +33,8 @@ from workstation.dicom.index_schema import AREA, INSERT_FRAME_SQL
 from workstation.dicom.index_series import now_text, refresh_series, series_frames, split_stacks
 from workstation.dicom.index_write import (
     COPY_FOLDER,
+    BatchDescriptions,
     InstanceRows,
-    _Descriptions,
     delete_instance,
     instance_rows,
     record_problem,
@@ -251,7 +251,7 @@ def _write_new_files(db: Database, batch: list[_Parsed], summary: IndexSummary) 
             [_instance_values(r, path, now) for r, path in zip(rows, paths)],
         )
         conn.executemany(INSERT_FRAME_SQL, [frame for r in rows for frame in r.frame_rows])
-        described = _Descriptions()
+        described = BatchDescriptions()
         touched: set[str] = set()
         for r, path in zip(rows, paths):
             described.add(r)

@@ -104,7 +104,7 @@ def write_batch(
             copied_sops.add(header.sop_instance_uid)
     now = now_text()
     touched: set[str] = set()
-    described = _Descriptions()
+    described = BatchDescriptions()
     with db.transaction() as conn:
         # Instances reference their series before the batch's descriptions are written (below):
         # the foreign keys are checked at commit.
@@ -116,7 +116,7 @@ def write_batch(
         summary.series_touched |= touched
 
 
-class _Descriptions:
+class BatchDescriptions:
     """Patient, study and series rows of one batch, written once per key at the batch's end.
 
     Writing them per file cost three upserts per instance (a third of the write time) for rows
@@ -197,7 +197,7 @@ def _apply(
     now: str,
     summary: IndexSummary,
     touched: set[str],
-    described: _Descriptions,
+    described: BatchDescriptions,
 ) -> None:
     """Record one file's outcome, replacing whatever the store knew about that path."""
     source = parsed.stat.path
