@@ -206,22 +206,14 @@ _COLUMNS = {
 
 
 def _checked_find_keys(args: argparse.Namespace) -> str:
-    """Check the matching keys before anything is sent; an error message, or ""."""
+    """Check the matching keys before anything is sent; an error naming the option, or ""."""
     from workstation.dicom.net import query_keys
 
-    checks = (
-        ("--patient-id", args.patient_id, query_keys.identifier),
-        ("--patient-name", args.patient_name, query_keys.patient_name),
-        ("--study-date", args.study_date, query_keys.date_range),
-        ("--modality", args.modality, query_keys.modality),
-    )
-    for option, value, check in checks:
-        if value is None:
-            continue
-        try:
-            check(value)
-        except ValueError as error:
-            return f"{option} {error}"
+    keys = ("patient_id", "patient_name", "study_date", "modality")
+    try:
+        query_keys.checked_search_keys({key: getattr(args, key) for key in keys})
+    except query_keys.SearchKeyError as error:
+        return f"--{error.key.replace('_', '-')} {error}"
     return ""
 
 

@@ -8,6 +8,7 @@ the accepted forms; the caller adds which field or option it came from.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import date
 
 DATE_FORMS = "YYYYMMDD, YYYYMMDD-YYYYMMDD, -YYYYMMDD or YYYYMMDD-"
@@ -64,3 +65,35 @@ def _day(digits: str, text: str) -> date:
         return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
     except ValueError:
         raise ValueError(f"{text!r}: {digits} is not a calendar date") from None
+
+
+class SearchKeyError(ValueError):
+    """A matching key that must not be sent. `key` is its name as `checked_search_keys` takes
+    it, `words` how to say it to a person; the message is the check's."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.words = SEARCH_KEYS[key][0]
+
+
+SEARCH_KEYS: dict[str, tuple[str, Callable[[str], str]]] = {
+    "patient_id": ("patient ID", identifier),
+    "patient_name": ("patient name", patient_name),
+    "study_date": ("study date", date_range),
+    "modality": ("modality", modality),
+}
+"""The matching keys a search takes from a person, with their words and checks."""
+
+
+def checked_search_keys(keys: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Each key of `SEARCH_KEYS` checked and normalised (None or "" is no filter, None);
+    SearchKeyError names the first that fails."""
+    checked: dict[str, str | None] = {}
+    for key, value in keys.items():
+        check = SEARCH_KEYS[key][1]
+        try:
+            checked[key] = check(value) if value else None
+        except ValueError as error:
+            raise SearchKeyError(key, str(error)) from None
+    return checked

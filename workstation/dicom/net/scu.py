@@ -194,9 +194,19 @@ def find(
         raise PacsError(
             f"unknown query level {level!r}; use one of {', '.join(LEVELS)}", kinds.INVALID
         )
-    patient_id, patient_name, study_date, modality = _checked_keys(
-        patient_id, patient_name, study_date, modality
-    )
+    try:
+        checked = query_keys.checked_search_keys(
+            {
+                "patient_id": patient_id,
+                "patient_name": patient_name,
+                "study_date": study_date,
+                "modality": modality,
+            }
+        )
+    except query_keys.SearchKeyError as error:
+        raise PacsError(f"{error.words} {error}", kinds.INVALID) from None
+    patient_id, patient_name = checked["patient_id"], checked["patient_name"]
+    study_date, modality = checked["study_date"], checked["modality"]
     filters = {
         "PatientID": patient_id,
         "PatientName": patient_name,
@@ -253,24 +263,6 @@ PATIENT_OF_STUDY_KEYS = (
     "StudyDate",
     "ModalitiesInStudy",
 )
-
-
-def _checked_keys(
-    patient_id: str | None, patient_name: str | None, study_date: str | None, modality: str | None
-) -> tuple[str | None, str | None, str | None, str | None]:
-    checks = (
-        ("patient ID", patient_id, query_keys.identifier),
-        ("patient name", patient_name, query_keys.patient_name),
-        ("study date", study_date, query_keys.date_range),
-        ("modality", modality, query_keys.modality),
-    )
-    checked: list[str | None] = []
-    for what, value, check in checks:
-        try:
-            checked.append(check(value) if value else None)
-        except ValueError as error:
-            raise PacsError(f"{what} {error}", kinds.INVALID) from None
-    return checked[0], checked[1], checked[2], checked[3]
 
 
 def _patients_of(studies: list[dict[str, str]]) -> list[dict[str, str]]:
