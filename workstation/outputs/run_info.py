@@ -7,7 +7,6 @@ the same keys); the writers put it into every DICOM header they write and into `
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 import platform
 import sys
@@ -162,42 +161,10 @@ class RunInfo:
 
 
 def run_provenance(**fields_: Any) -> Any:
-    """A `Provenance` whose DerivationDescription also names the weights (`weights`), and
-    whose short descriptions (64 characters) end at a word, not mid-word."""
-    return _provenance_class()(**fields_)
+    """A `workstation.dicom.write.Provenance` (imported only when a DICOM object is written)."""
+    from workstation.dicom.write.provenance import Provenance
 
-
-@functools.cache
-def _provenance_class() -> type:
-    from workstation.dicom.write.provenance import DEMO_NOTE, Provenance
-
-    @dataclass(frozen=True)
-    class RunProvenance(Provenance):
-        weights: str = ""
-
-        def describe(self, what: str) -> str:
-            text = f"{what} by {self.algorithm_name} {self.analysis_version}"
-            if self.demo_weights:
-                text = f"{DEMO_NOTE}: {text}"
-            return fit_words(text.replace("\\", "/"), 64)
-
-        def derivation(self) -> str:
-            text = super().derivation()
-            if self.weights:
-                text = f"{text}; weights: {self.weights}"
-            return text[:1024]
-
-    return RunProvenance
-
-
-def fit_words(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters at a word boundary, ending with '...' when cut."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 3]
-    if " " in cut:
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip(" ,;:") + "..."
+    return Provenance(**fields_)
 
 
 def _distribution_version(name: str) -> str | None:

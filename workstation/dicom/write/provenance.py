@@ -32,6 +32,7 @@ class Provenance:
     parameters: dict[str, str] = field(default_factory=dict)
     demo_weights: bool = False
     uses_model: bool = False
+    weights: str = ""  # the weights' file or bundle, named in DerivationDescription
 
     @property
     def algorithm_name(self) -> str:
@@ -58,11 +59,12 @@ class Provenance:
         return _lo(f"{self.analysis_id}^{self.analysis_version}")
 
     def describe(self, what: str) -> str:
-        """'<what> by <title> <version>' with the demo note when it applies (LO, 64 chars)."""
+        """'<what> by <title> <version>' with the demo note when it applies (LO, 64 chars,
+        cut at a word with '...', not mid-word)."""
         text = f"{what} by {self.algorithm_name} {self.analysis_version}"
         if self.demo_weights:
             text = f"{DEMO_NOTE}: {text}"
-        return _lo(text)
+        return fit_words(text.replace("\\", "/"), 64)
 
     def derivation(self) -> str:
         """DerivationDescription (ST): plugin, version and parameters, and the demo note."""
@@ -76,6 +78,8 @@ class Provenance:
             text += f"; parameters: {params}"
         if self.demo_weights:
             text += f"; {DEMO_NOTE}"
+        if self.weights:
+            text += f"; weights: {self.weights}"
         return text[:1024]
 
     def series_description(self, base: str) -> str:
@@ -86,6 +90,16 @@ class Provenance:
 def new_uid() -> str:
     """A new globally unique UID for a series, instance or frame of reference."""
     return str(generate_uid())
+
+
+def fit_words(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters at a word boundary, ending with '...' when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 3]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "..."
 
 
 def _lo(text: str) -> str:
