@@ -283,3 +283,103 @@ def test_labels_back_on_flipped_far_finer_and_tilted_grids(name, logits):
     expected = every_map_interpolated(probabilities, network, source)
     assert len(np.unique(expected)) == 3  # the grid crosses every class boundary
     assert np.array_equal(fast, expected)
+
+
+@pytest.mark.parametrize("finer", [2, 20], ids=["by cells", "voxel by voxel"])
+def test_labels_back_memory_stays_near_the_label_map_on_noisy_scores(finer, monkeypatch):
+    """Scores so noisy that nearly every network cell mixes labels: beyond the label map the
+    blend keeps a few bytes per mixed cell and blocks of a set size (a first version held
+    about 100 bytes per mixed cell at once: 7.4 MB here, 14x the label map)."""
+    import tracemalloc
+
+    import workstation_monai_segmentation.labels_back as labels_back
+
+    from workstation.plugins.api import Geometry
+
+    monkeypatch.setattr(labels_back, "CELL_BLOCK_VALUES", 4096)
+    shape = (40, 40, 40) if finer == 2 else (4, 4, 4)
+    scores = np.random.default_rng(0).normal(size=(3, *shape)).astype(np.float32) * 4
+    network = Geometry(shape, (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    spacing = 2.0 / finer
+    source = Geometry(
+        tuple(n * finer for n in shape),
+        (spacing,) * 3,
+        (-0.5 + spacing / 2,) * 3,
+        (1, 0, 0, 0, 1, 0, 0, 0, 1),
+    )
+    tracemalloc.start()
+    try:
+        fast = labels_to_source_grid(scores, network, source, logits=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    probabilities = np.exp(scores.astype(np.float64))
+    probabilities /= probabilities.sum(axis=0)
+    assert labels_back.mixed_cells(labels_back.argmax_labels(scores)).mean() > 0.8
+    assert np.array_equal(fast, every_map_interpolated(probabilities, network, source))
+    assert peak < 4 * fast.nbytes
+
+
+def test_labels_back_of_an_oblique_series_on_its_own_network_grid_are_read_per_axis(
+    monkeypatch,
+):
+    """The network grid keeps an oblique series' axes (MONAI's Spacingd does), so the two grids
+    are parallel up to rounding: the labels are read per axis, not through the slower path for
+    tilted grids, and equal interpolating every map at every voxel."""
+    import workstation_monai_segmentation.labels_back as labels_back
+    from scipy import ndimage
+
+    from workstation.plugins.api import Geometry
+
+    def tilted(*args, **kwargs):
+        raise AssertionError("an oblique series on its own network grid took the tilted path")
+
+    monkeypatch.setattr(labels_back, "_labels_on_tilted_grid", tilted)
+    direction = tuple(rotation_matrix(np.array([1.0, 0.3, 0.2]), 17.0).ravel())
+    shape = (9, 10, 11)
+    raw = ndimage.gaussian_filter(np.random.default_rng(2).random((3, *shape)), (0, 1, 1, 1))
+    probabilities = (raw / raw.sum(axis=0)).astype(np.float32)
+    network = Geometry(shape, (2.0, 2.0, 2.0), (3.0, -4.0, 5.0), direction)
+    source = Geometry((12, 25, 27), (0.8, 0.8, 1.5), (2.7, -4.2, 4.4), direction)
+    assert not np.allclose(network.index_to_world_matrix[:3, :3], np.diag([2.0, 2.0, 2.0]))
+    fast = labels_to_source_grid(probabilities, network, source)
+    expected = every_map_interpolated(probabilities.astype(np.float64), network, source)
+    assert len(np.unique(expected)) == 3
+    assert np.array_equal(fast, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.bool_])
+def test_network_input_of_half_float_and_mask_series_equals_monai(dtype):
+    """Series stored as float16 or as a mask on the network's own spacing: windowed in float32
+    like MONAI's transforms, not in the series' own type."""
+    rng = np.random.default_rng(6)
+    values = (
+        rng.normal(40.0, 150.0, (10, 12, 14))
+        if dtype is np.float16
+        else rng.random((10, 12, 14)) > 0.5
+    )
+    volume = Volume(values.astype(dtype), (2.0, 2.0, 2.0), (1.0, 2.0, 3.0), np.diag([-1, 1, 1]))
+    image, _ = network_input(volume, default_model_config())
+    reference = preprocess(volume, default_model_config())[0]["image"].as_tensor()[None]
+    assert image.dtype == torch.float32
+    assert torch.allclose(image, reference, atol=1e-6, rtol=0)
+
+
+def test_nan_network_scores_fail_the_run_with_a_message_not_a_background_map(case):
+    """Weights that overflow (e.g. under fp16) give NaN scores, whose arg-max would be an
+    all-background label map: the segmentation stops and says why."""
+    from pathlib import Path
+
+    from workstation_monai_segmentation.inference import SegmentationModel, segment
+
+    from workstation.models import ModelError
+
+    class Overflowing(torch.nn.Module):
+        def forward(self, image):
+            scores = torch.zeros((image.shape[0], 3, *image.shape[2:]))
+            scores[:, :, 4:8] = float("nan")
+            return scores
+
+    model = SegmentationModel(Overflowing(), default_model_config(), Path("broken.pt"), False)
+    with pytest.raises(ModelError, match=r"NaN or infinite scores .*broken\.pt.*fp32"):
+        segment(case.image, model, roi_size=32)

@@ -19,6 +19,7 @@ import torch
 from workstation.models import (
     BundleError,
     InferenceCancelled,
+    ModelError,
     cached_model,
     field_of_view_note,
     is_demo_weights,
@@ -181,6 +182,7 @@ def segment(
         cancelled=cancelled,
     )
     report(0.9, "resampling onto the series' grid")
+    check_finite(logits, model, precision)
     if resample_probabilities:
         probabilities = torch.softmax(logits[0].float(), dim=0).cpu()
         del logits
@@ -190,6 +192,15 @@ def segment(
     del logits
     on_network = scores.transpose(0, 3, 2, 1)  # (C, z, y, x) view
     return labels_to_source_grid(on_network, network_grid, volume.geometry, logits=True)
+
+
+def check_finite(logits: torch.Tensor, model: SegmentationModel, precision: str) -> None:
+    """Refuse NaN or infinite network scores: their arg-max would be background, silently."""
+    if not bool(torch.isfinite(logits).all()):
+        raise ModelError(
+            f"the network gave NaN or infinite scores on this series (weights "
+            f"{model.weights.name}, precision {precision}): try precision fp32, or other weights"
+        )
 
 
 def segment_volume(
@@ -282,6 +293,7 @@ def segment_with_bundle(
         progress=lambda fraction: report(0.1 + 0.75 * fraction, "segmenting"),
         cancelled=cancelled,
     )
+    check_finite(logits, model, precision)
     channels = int(logits.shape[1])
     report(0.9, "the bundle's postprocessing, back onto the series' grid")
     if bundle.postprocessing is not None:

@@ -145,7 +145,9 @@ def _aligned_network_input(
     # The intensity window written straight into the network's memory order (never on the
     # series' own array): one pass that reads the stored order, on torch's CPU threads.
     low, high = (float(v) for v in model_config["window"])
-    if not values.flags.writeable or min(values.strides) < 0:
+    if values.dtype == np.float16 or values.dtype == np.bool_:
+        values = values.astype(np.float32)  # computed in float32 at least, as MONAI does
+    elif not values.flags.writeable or min(values.strides) < 0:
         values = np.array(values)  # torch takes writable arrays with positive strides only
     stored = torch.from_numpy(values).permute(*stored_axis)
     precision = torch.float64 if values.dtype == np.float64 else torch.float32
@@ -157,9 +159,9 @@ def _aligned_network_input(
 def resample_separable(values: np.ndarray, positions: Sequence[np.ndarray]) -> np.ndarray:
     """`values` resampled linearly at `positions[a]` along each axis a, most shrinking axis
     first. The two most shrinking axes are resampled slab by slab along the third (a few MB
-    per slab, slabs shared among torch's CPU threads), so a large series is read once and the
-    arrays in between stay in cache: 2.5x faster than whole-array passes on a 512 x 512 x 200
-    CT; one slab for small series."""
+    per slab, on a pool of as many threads as torch uses), so a large series is read once and
+    the arrays in between stay in cache: 2.5x faster than whole-array passes on a 512 x 512 x
+    200 CT; one slab for small series."""
     shrink = [len(positions[a]) / values.shape[a] for a in range(3)]
     first, second, last = (int(a) for a in np.argsort(shrink, kind="stable"))
     shape = list(values.shape)
