@@ -196,7 +196,9 @@ def seed_torch(torch: Any, seed: int) -> None:
     torch.random.default_generator.manual_seed(int(seed))
     for kind in ("cuda", "xpu", "mtia"):
         backend = getattr(torch, kind, None)
-        if backend is not None and backend.is_available():
+        if backend is None or getattr(backend, "_is_in_bad_fork", lambda: False)():
+            continue  # as torch.manual_seed: no seeding in a child forked after CUDA started
+        if backend.is_available():
             backend.manual_seed_all(int(seed))
     if torch.backends.mps.is_available():
         torch.mps.manual_seed(int(seed))
