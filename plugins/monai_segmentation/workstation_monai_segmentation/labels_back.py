@@ -133,11 +133,11 @@ def blend_mixed_cells(
         _blend_points(scores, mixed, cells, fraction, result, logits)
         return
     mixed_at = np.flatnonzero(mixed)  # 8 bytes per mixed cell; all else is made per block
+    blend = _BoxBlend(scores, axes, result, logits)
     block = max(1, CELL_BLOCK_VALUES // (scores.shape[0] * box))
     for start in range(0, mixed_at.size, block):
         where = np.unravel_index(mixed_at[start : start + block], mixed.shape)
-        corner, parts = _cell_parts(where, axes)
-        _blend_boxes(scores, corner, axes, parts, result, logits)
+        blend(*_cell_parts(where, axes))
 
 
 def _cell_parts(
@@ -189,49 +189,49 @@ def _axis_parts(cells: np.ndarray, fraction: np.ndarray, count: int) -> _AxisPar
     return _AxisParts(index, weight, first, parts)
 
 
-def _blend_boxes(
-    scores: np.ndarray,
-    corner: Sequence[np.ndarray],
-    axes: Sequence[_AxisParts],
-    parts: Sequence[np.ndarray],
-    result: np.ndarray,
-    logits: bool,
-) -> None:
-    """Blend the boxes of cells with these lowest corners (z, y, x), given the part of each
-    cell's source indices along each axis. In float32 by torch, as MONAI's own resampling: a
-    label can differ from a float64 blend only where two classes tie within float32 rounding."""
-    flat, steps = _rows_and_steps(scores)
-    classes = flat.shape[0]
-    box = int(np.prod([axis.index.shape[1] for axis in axes]))
-    block = max(1, CELL_BLOCK_VALUES // (classes * box))
-    rows = torch.from_numpy(flat).float()
-    offsets = [dz * steps[0] + dy * steps[1] + dx * steps[2] for dz, dy, dx in np.ndindex(2, 2, 2)]
-    # per axis: where each part's voxels start in the flat result (negative where padded),
-    # and their fractions
-    scales = (result.shape[1] * result.shape[2], result.shape[2], 1)
-    starts = [
-        np.where(axis.index >= 0, axis.index * scale, -(1 << 40))
-        for axis, scale in zip(axes, scales, strict=True)
-    ]
-    fractions = [torch.from_numpy(axis.weight.astype(np.float32)) for axis in axes]
-    labels = result.reshape(-1)
-    for first in range(0, corner[0].size, block):
-        cz, cy, cx = (cell[first : first + block] for cell in corner)
-        base = torch.from_numpy(cz * steps[0] + cy * steps[1] + cx * steps[2])
-        values = torch.stack([rows.index_select(1, base + offset) for offset in offsets])
-        if logits:
+class _BoxBlend:
+    """Blends the boxes of mixed cells into the label map, in float32 by torch as MONAI's own
+    resampling: a label can differ from a float64 blend only where two classes tie within
+    float32 rounding. What every block shares is prepared once."""
+
+    def __init__(
+        self, scores: np.ndarray, axes: Sequence[_AxisParts], result: np.ndarray, logits: bool
+    ) -> None:
+        flat, self.steps = _rows_and_steps(scores)
+        self.rows = torch.from_numpy(flat).float()  # one row of memory per class
+        steps = self.steps
+        self.offsets = [
+            dz * steps[0] + dy * steps[1] + dx * steps[2] for dz, dy, dx in np.ndindex(2, 2, 2)
+        ]
+        # per axis: where each part's voxels lie in the flat result (negative where padded),
+        # and their fractions past the cell's lower corner
+        scales = (result.shape[1] * result.shape[2], result.shape[2], 1)
+        self.starts = [
+            np.where(axis.index >= 0, axis.index * scale, -(1 << 40))
+            for axis, scale in zip(axes, scales, strict=True)
+        ]
+        self.fractions = [torch.from_numpy(axis.weight.astype(np.float32)) for axis in axes]
+        self.labels = result.reshape(-1)
+        self.logits = logits
+
+    def __call__(self, corner: Sequence[np.ndarray], parts: Sequence[np.ndarray]) -> None:
+        """Blend the boxes of the cells with these lowest corners (z, y, x), given the part of
+        each cell's source indices along each axis."""
+        classes, steps = self.rows.shape[0], self.steps
+        base = torch.from_numpy(corner[0] * steps[0] + corner[1] * steps[1] + corner[2] * steps[2])
+        values = torch.stack([self.rows.index_select(1, base + offset) for offset in self.offsets])
+        if self.logits:
             values = torch.softmax(values, dim=1)  # (8, C, n)
         values = values.reshape(2, 2, 2, classes, -1)
-        chosen = [part[first : first + block] for part in parts]
-        wz, wy, wx = (w[torch.from_numpy(p)] for w, p in zip(fractions, chosen, strict=True))
+        wz, wy, wx = (w[torch.from_numpy(p)] for w, p in zip(self.fractions, parts, strict=True))
         along_z = torch.lerp(values[0][..., None], values[1][..., None], wz)
         along_y = torch.lerp(along_z[0][..., None], along_z[1][..., None], wy[:, None, :])
         along_x = torch.lerp(along_y[0][..., None], along_y[1][..., None], wx[:, None, None, :])
         blended = argmax_labels(along_x.numpy())  # (n, z, y, x) over each cell's box
-        tz, ty, tx = (start[p] for start, p in zip(starts, chosen, strict=True))
+        tz, ty, tx = (start[p] for start, p in zip(self.starts, parts, strict=True))
         target = tz[:, :, None, None] + ty[:, None, :, None] + tx[:, None, None, :]
         inside = target >= 0
-        labels[target[inside]] = blended[inside]
+        self.labels[target[inside]] = blended[inside]
 
 
 def _blend_points(
