@@ -77,3 +77,31 @@ def test_demo_images_carry_the_birth_date_and_sex_of_the_demo_records(tmp_path: 
             header = pydicom.dcmread(image, stop_before_pixels=True)
             assert header.PatientBirthDate == fhir["birthDate"].replace("-", "")
             assert header.PatientSex == {"male": "M", "female": "F"}.get(fhir["gender"], "O")
+
+
+def test_demo_records_show_each_demo_study_on_the_timeline_and_open_it(tmp_path: Path) -> None:
+    """The records timeline's imaging lane lists the patient's DICOM studies the demo wrote,
+    each marked as in the image index, so clicking it opens the study."""
+    import pydicom
+
+    from workstation.demo import add_imaging_studies, make_images, make_records
+    from workstation.dicom.index import index_paths
+    from workstation.records.store import RecordsStore
+
+    patients = make_records(tmp_path / "records", 2, seed=0)
+    images = make_images(tmp_path / "images", patients, seed=0)
+    assert add_imaging_studies(patients, images) == 3  # two CTs and the first patient's MR
+    store = tmp_path / "store"
+    index_paths(store, [tmp_path / "images"])
+    with RecordsStore(store) as records:
+        records.import_paths([tmp_path / "records"])
+        for patient in patients:
+            written = {
+                pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID
+                for f in images
+                if f.parts[-3] == patient.mrn
+            }
+            markers = records.timeline(patient.mrn).studies
+            assert {m.study_uid for m in markers} >= written
+            shown = [m for m in markers if m.study_uid in written]
+            assert all(m.indexed and m.time_text.startswith("2024-03-14") for m in shown)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEMO_SEED = 7
 DEMO_PATIENTS = 3
@@ -24,6 +25,7 @@ class DemoPatient:
     dicom_name: str
     birth_date: str = ""  # DICOM DA (YYYYMMDD), from the records so both say the same
     sex: str = "O"  # DICOM M / F / O
+    bundle_file: Path | None = None  # the patient's FHIR bundle
 
 
 def has_display() -> bool:
@@ -52,6 +54,7 @@ def make_records(out_dir: Path, patients: int, seed: int) -> list[DemoPatient]:
                 f"{name['family']}^{name['given'][0]}".upper(),
                 str(patient.get("birthDate", "")).replace("-", ""),
                 {"male": "M", "female": "F"}.get(str(patient.get("gender")), "O"),
+                bundle_file,
             )
         )
     return demo_patients
@@ -82,6 +85,72 @@ def make_images(out_dir: Path, patients: list[DemoPatient], seed: int) -> list[P
     return written
 
 
+def add_imaging_studies(patients: list[DemoPatient], images: list[Path]) -> int:
+    """Name in each patient's records the DICOM studies the demo wrote for them (one
+    ImagingStudy per study, by Study Instance UID), as a hospital's records would, so the
+    records timeline shows them and opens them. Returns how many were added."""
+    import pydicom
+
+    by_folder: dict[Path, list[Path]] = {}
+    for image in images:
+        by_folder.setdefault(image.parent, []).append(image)
+    added = 0
+    for patient in patients:
+        if patient.bundle_file is None:
+            continue
+        bundle = json.loads(patient.bundle_file.read_text(encoding="utf-8"))
+        subject = next(
+            e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+        )
+        for _, files in sorted(by_folder.items()):
+            header = pydicom.dcmread(files[0], stop_before_pixels=True)
+            if header.PatientID == patient.mrn:
+                bundle["entry"].append(imaging_study_entry(header, subject, len(files)))
+                added += 1
+        patient.bundle_file.write_text(json.dumps(bundle, indent=1), encoding="utf-8")
+    return added
+
+
+def imaging_study_entry(header: Any, subject: str, instances: int) -> dict[str, Any]:
+    """A FHIR ImagingStudy bundle entry for the one-series study of this DICOM header."""
+    from uuid import NAMESPACE_OID, uuid5
+
+    day, clock = str(header.StudyDate), str(header.get("StudyTime", "000000"))[:6].ljust(6, "0")
+    identifier = str(uuid5(NAMESPACE_OID, str(header.StudyInstanceUID)))
+    modality = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": header.Modality}
+    resource = {
+        "resourceType": "ImagingStudy",
+        "id": identifier,
+        "identifier": [
+            {
+                "use": "official",
+                "system": "urn:ietf:rfc:3986",
+                "value": f"urn:oid:{header.StudyInstanceUID}",
+            }
+        ],
+        "status": "available",
+        "subject": {"reference": subject},
+        "started": f"{day[:4]}-{day[4:6]}-{day[6:8]}T{clock[:2]}:{clock[2:4]}:{clock[4:]}Z",
+        "description": str(header.get("StudyDescription", "")),
+        "numberOfSeries": 1,
+        "numberOfInstances": instances,
+        "series": [
+            {
+                "uid": str(header.SeriesInstanceUID),
+                "number": int(header.get("SeriesNumber") or 1),
+                "modality": modality,
+                "description": str(header.get("SeriesDescription", "")),
+                "numberOfInstances": instances,
+            }
+        ],
+    }
+    return {
+        "fullUrl": f"urn:uuid:{identifier}",
+        "resource": resource,
+        "request": {"method": "POST", "url": "ImagingStudy"},
+    }
+
+
 def run_demo(store: Path, cli: Callable[[list[str]], int], open_window: bool) -> int:
     """Make, index, import, analyse; then open the window or report where everything went."""
     data = store / "demo-data"
@@ -91,6 +160,7 @@ def run_demo(store: Path, cli: Callable[[list[str]], int], open_window: bool) ->
     say("\n== Making synthetic patients (records and imaging) ==")
     patients = make_records(data / "records", DEMO_PATIENTS, DEMO_SEED)
     images = make_images(data / "dicom", patients, DEMO_SEED)
+    add_imaging_studies(patients, images)
     say(f"{len(patients)} patients, {len(images)} DICOM files under {data}")
 
     say("\n== Indexing the DICOM folder ==")
