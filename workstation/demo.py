@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,12 +53,26 @@ def make_records(out_dir: Path, patients: int, seed: int) -> list[DemoPatient]:
             DemoPatient(
                 truth.mrn,
                 f"{name['family']}^{name['given'][0]}".upper(),
-                str(patient.get("birthDate", "")).replace("-", ""),
+                dicom_date(str(patient.get("birthDate", ""))),
                 {"male": "M", "female": "F"}.get(str(patient.get("gender")), "O"),
                 bundle_file,
             )
         )
     return demo_patients
+
+
+def dicom_date(fhir_date: str) -> str:
+    """A FHIR date as a DICOM DA value: only a full date converts ("1973-07-14" ->
+    "19730714"); a partial one ("1973", "1973-07") is no valid DA, so the value is left empty."""
+    return fhir_date.replace("-", "") if re.fullmatch(r"\d{4}-\d{2}-\d{2}", fhir_date) else ""
+
+
+def demo_uid(*parts: object) -> str:
+    """The same DICOM UID for the same demo object on every run, so running the demo again
+    updates what the store and the records hold instead of adding stale copies."""
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid(entropy_srcs=["workstation demo", *(str(p) for p in parts)]))
 
 
 def make_images(out_dir: Path, patients: list[DemoPatient], seed: int) -> list[Path]:
@@ -76,11 +91,18 @@ def make_images(out_dir: Path, patients: list[DemoPatient], seed: int) -> list[P
             patient_id=patient.mrn,
             seed=seed + number,
             lesions=2 + number,
+            study_uid=demo_uid(seed, patient.mrn, "CT study"),
+            series_uid=demo_uid(seed, patient.mrn, "CT series"),
             **common,
         )
         if number == 0:
             written += write_mr_phantom_series(
-                out_dir / patient.mrn / "mr", patient_id=patient.mrn, seed=seed, **common
+                out_dir / patient.mrn / "mr",
+                patient_id=patient.mrn,
+                seed=seed,
+                study_uid=demo_uid(seed, patient.mrn, "MR study"),
+                series_uid=demo_uid(seed, patient.mrn, "MR series"),
+                **common,
             )
     return written
 
@@ -105,7 +127,10 @@ def add_imaging_studies(patients: list[DemoPatient], images: list[Path]) -> int:
         for _, files in sorted(by_folder.items()):
             header = pydicom.dcmread(files[0], stop_before_pixels=True)
             if header.PatientID == patient.mrn:
-                bundle["entry"].append(imaging_study_entry(header, subject, len(files)))
+                entry = imaging_study_entry(header, subject, len(files))
+                bundle["entry"] = [
+                    e for e in bundle["entry"] if e.get("fullUrl") != entry["fullUrl"]
+                ] + [entry]  # once, however often this runs on the same bundle
                 added += 1
         patient.bundle_file.write_text(json.dumps(bundle, indent=1), encoding="utf-8")
     return added
@@ -115,7 +140,7 @@ def imaging_study_entry(header: Any, subject: str, instances: int) -> dict[str, 
     """A FHIR ImagingStudy bundle entry for the one-series study of this DICOM header."""
     from uuid import NAMESPACE_OID, uuid5
 
-    day, clock = str(header.StudyDate), str(header.get("StudyTime", "000000"))[:6].ljust(6, "0")
+    day = str(header.StudyDate)
     identifier = str(uuid5(NAMESPACE_OID, str(header.StudyInstanceUID)))
     modality = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": header.Modality}
     resource = {
@@ -130,7 +155,7 @@ def imaging_study_entry(header: Any, subject: str, instances: int) -> dict[str, 
         ],
         "status": "available",
         "subject": {"reference": subject},
-        "started": f"{day[:4]}-{day[4:6]}-{day[6:8]}T{clock[:2]}:{clock[2:4]}:{clock[4:]}Z",
+        "started": f"{day[:4]}-{day[4:6]}-{day[6:8]}",  # StudyTime has no time zone
         "description": str(header.get("StudyDescription", "")),
         "numberOfSeries": 1,
         "numberOfInstances": instances,
