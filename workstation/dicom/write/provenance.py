@@ -67,20 +67,20 @@ class Provenance:
         return fit_words(text.replace("\\", "/"), 64)
 
     def derivation(self) -> str:
-        """DerivationDescription (ST): plugin, version and parameters, and the demo note."""
+        """DerivationDescription (ST, 1024 characters): plugin, version, parameters, the demo
+        note and the weights. Long parameter lists are cut, never the note or the weights."""
         params = ", ".join(f"{k}={v}" for k, v in sorted(self.parameters.items()))
         text = (
             f"Made by analysis {self.analysis_id} {self.analysis_version}"
             f" (plugin {self.distribution or self.plugin or 'unknown'}) on the workstation"
             f" {self.workstation_version or ''}".rstrip()
         )
-        if params:
-            text += f"; parameters: {params}"
-        if self.demo_weights:
-            text += f"; {DEMO_NOTE}"
+        tail = f"; {DEMO_NOTE}" if self.demo_weights else ""
         if self.weights:
-            text += f"; weights: {self.weights}"
-        return text[:1024]
+            tail += f"; weights: {self.weights}"
+        if params:
+            text = fit_words(f"{text}; parameters: {params}", max(1024 - len(tail), len(text)))
+        return (text + tail)[:1024]
 
     def series_description(self, base: str) -> str:
         """SeriesDescription (LO): `base`, prefixed with 'DEMO' when demo weights were used."""
