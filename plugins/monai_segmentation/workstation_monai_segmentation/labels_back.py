@@ -222,14 +222,20 @@ class _BoxBlend:
         values = torch.stack([self.rows.index_select(1, base + offset) for offset in self.offsets])
         if self.logits:
             values = torch.softmax(values, dim=1)  # (8, C, n)
-        values = values.reshape(2, 2, 2, classes, -1)
-        wz, wy, wx = (w[torch.from_numpy(p)] for w, p in zip(self.fractions, parts, strict=True))
-        along_z = torch.lerp(values[0][..., None], values[1][..., None], wz)
-        along_y = torch.lerp(along_z[0][..., None], along_z[1][..., None], wy[:, None, :])
-        along_x = torch.lerp(along_y[0][..., None], along_y[1][..., None], wx[:, None, None, :])
-        blended = argmax_labels(along_x.numpy())  # (n, z, y, x) over each cell's box
-        tz, ty, tx = (start[p] for start, p in zip(self.starts, parts, strict=True))
-        target = tz[:, :, None, None] + ty[:, None, :, None] + tx[:, None, None, :]
+        values = values.reshape(2, 2, 2, classes, -1)  # cells last: every step runs along them
+        wz, wy, wx = (
+            w[torch.from_numpy(p)].T.contiguous()  # (width, n)
+            for w, p in zip(self.fractions, parts, strict=True)
+        )
+        along_z = torch.lerp(values[0][None], values[1][None], wz[:, None, None, None])
+        along_y = torch.lerp(along_z[:, 0, None], along_z[:, 1, None], wy[None, :, None, None])
+        along_x = torch.lerp(
+            along_y[:, :, 0, None], along_y[:, :, 1, None], wx[None, None, :, None]
+        )
+        # (z, y, x, C, n) over each cell's box -> labels (z, y, x, n)
+        blended = argmax_labels(along_x.numpy().transpose(3, 0, 1, 2, 4))
+        tz, ty, tx = (start[p].T for start, p in zip(self.starts, parts, strict=True))
+        target = tz[:, None, None, :] + ty[None, :, None, :] + tx[None, None, :, :]
         inside = target >= 0
         self.labels[target[inside]] = blended[inside]
 
