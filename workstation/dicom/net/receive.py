@@ -552,12 +552,7 @@ class ArrivalIndexer:
                 indexed = False
                 self.errors.append(str(error))
                 LOG.error("indexing %d received file(s) failed: %s", len(batch), error)
-            if self.on_received is not None:
-                for item, _ in batch:
-                    try:
-                        self.on_received(_with_indexed(item, indexed))
-                    except Exception:  # a broken GUI callback must not stop receiving
-                        LOG.exception("the on_received callback failed")
+            _tell_received(self.on_received, batch, indexed)
             for _ in entries:
                 self._queue.task_done()
             if stop:
@@ -625,12 +620,7 @@ class InlineIndexer:
                 self._held.query("PRAGMA wal_checkpoint(PASSIVE)")
             except Exception as error:  # committed already: the close copies the log instead
                 LOG.debug("could not copy the index's log: %s", error)
-        if self.on_received is not None:
-            for item, _ in batch:
-                try:
-                    self.on_received(_with_indexed(item, indexed))
-                except Exception:  # a broken GUI callback must not stop receiving
-                    LOG.exception("the on_received callback failed")
+        _tell_received(self.on_received, batch, indexed)
 
     def flush(self) -> None:
         """Everything handed over is already indexed."""
@@ -710,3 +700,16 @@ class InstanceReceiver:
         with self._lock:
             self.rejected.append((calling_ae, reason))
         return status
+
+
+def _tell_received(
+    on_received: Callable[[ReceivedInstance], None] | None, batch: list, indexed: bool
+) -> None:
+    """Pass each received instance of a batch to the caller's callback, which may fail."""
+    if on_received is None:
+        return
+    for item, _ in batch:
+        try:
+            on_received(_with_indexed(item, indexed))
+        except Exception:  # a broken GUI callback must not stop receiving
+            LOG.exception("the on_received callback failed")

@@ -101,6 +101,11 @@ def scan_dataset(
         return None
     if end != total:
         return None
+    return _facts(values, syntax, values.get(_PIXEL_DATA))  # type: ignore[arg-type]
+
+
+def _facts(values: dict[int, object], syntax: str, pixel_length: int | None) -> DatasetFacts:
+    """The facts a walk of a data set found, from its values by tag."""
     return DatasetFacts(
         study_uid=str(values.get(_STUDY_UID, "")),
         series_uid=str(values.get(_SERIES_UID, "")),
@@ -111,7 +116,7 @@ def scan_dataset(
         bits_allocated=int(values.get(_BITS, 0)),
         samples_per_pixel=int(values.get(_SAMPLES, 1) or 1),
         frames=_frames(values.get(_FRAMES)),
-        pixel_data_length=values.get(_PIXEL_DATA),  # type: ignore[arg-type]
+        pixel_data_length=pixel_length,
     )
 
 
@@ -201,18 +206,7 @@ def verify_view(buffer, view, size: int) -> tuple[DatasetFacts, str] | None:
                 if found[2] != 2:
                     return None
                 values[tag] = _U16.unpack_from(buffer, found[1])[0]
-        facts = DatasetFacts(
-            study_uid=str(values.get(_STUDY_UID, "")),
-            series_uid=str(values.get(_SERIES_UID, "")),
-            sop_instance_uid=str(values.get(_SOP_UID, "")),
-            transfer_syntax=syntax,
-            rows=int(values.get(_ROWS, 0)),
-            columns=int(values.get(_COLUMNS, 0)),
-            bits_allocated=int(values.get(_BITS, 0)),
-            samples_per_pixel=int(values.get(_SAMPLES, 1) or 1),
-            frames=_frames(values.get(_FRAMES)),
-            pixel_data_length=pixel_length,
-        )
+        facts = _facts(values, syntax, pixel_length)
     except (_Unsure, struct.error, UnicodeDecodeError, ValueError, IndexError, KeyError):
         return None
     return facts, meta_sop
